@@ -1,0 +1,41 @@
+# The two set-up commands (see README): `make run` and `make test`. Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: install run test lint typecheck unit bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip 2> >(grep -v "^WARNING: Location" >&2)
+	@$(PY) -m pip install $(PIP_QUIET) -r requirements-dev.txt 2> >(grep -v "^WARNING: Location" >&2)
+	@touch $(STAMP)
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18+ and npm (Azurite runs on it)"; exit 1; }
+	@npm ci --no-audit --no-fund --loglevel=error
+
+install: $(STAMP) node_modules/.package-lock.json
+
+run: install
+	$(PY) -m sandbox run $(ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+
+typecheck: install
+	$(PY) -m mypy shared functions sandbox function_app.py
+
+unit: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck unit
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

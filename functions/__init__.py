@@ -1,0 +1,1 @@
+"""Thin trigger blueprints: parse the trigger, call one service, map the result."""

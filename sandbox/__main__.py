@@ -1,0 +1,26 @@
+"""``python -m sandbox run``: the whole system on one loopback port, on embedded defaults."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sandbox.run import run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="start Azurite, the simulators and the local Functions host")
+    p_run.add_argument("--port", type=int, default=7071, help="loopback port to serve on (default 7071)")
+    p_run.add_argument("--once", action="store_true", help="play the scenario, print the result, exit")
+    p_run.add_argument("--no-scenario", action="store_true", help="serve only; print 'ready' when accepting")
+    args = parser.parse_args(argv)
+    try:
+        return run(port=args.port, once=args.once, scenario=not args.no_scenario)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

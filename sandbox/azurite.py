@@ -1,0 +1,82 @@
+"""Start and stop Azurite's Table service (npm package ``azurite``) on a free loopback port."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The storage emulator's published development account (not a secret; the same on every machine).
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+INSTALL_HINT = "install Node.js 18+ and npm, then run `npm ci` in the repository (or `make test`, which does)"
+
+
+class AzuriteError(RuntimeError):
+    pass
+
+
+@dataclass
+class Azurite:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def connection_string(self) -> str:
+        return (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+                f"TableEndpoint=http://127.0.0.1:{self.port}/{DEV_ACCOUNT};")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def azurite_table_binary() -> Path:
+    binary = ROOT / "node_modules" / ".bin" / "azurite-table"
+    if not binary.exists():
+        raise AzuriteError(f"Azurite is not installed ({binary} is missing): {INSTALL_HINT}")
+    if shutil.which("node") is None:
+        raise AzuriteError(f"node is not on PATH: {INSTALL_HINT}")
+    return binary
+
+
+def start_azurite(timeout_s: float = 30.0) -> Azurite:
+    binary = azurite_table_binary()
+    port = free_port()
+    # Run in a scratch folder so nothing Azurite writes lands in the work tree.
+    tempfile.mkdtemp(prefix="mfaops-azurite-")
+    process = subprocess.Popen(
+        [str(binary), "--tableHost", "127.0.0.1", "--tablePort", str(port), "--inMemoryPersistence",
+         "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    azurite = Azurite(port=port, process=process)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise AzuriteError(f"Azurite exited with {process.returncode}: {err.strip()[:500]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return azurite
+        except OSError:
+            time.sleep(0.1)
+    azurite.stop()
+    raise AzuriteError(f"Azurite did not answer on 127.0.0.1:{port} within {timeout_s:.0f} s")

@@ -1,0 +1,1 @@
+"""mfaops domain and adapters. Nothing here imports Azure Functions types."""

@@ -1,0 +1,45 @@
+"""The job store port. Adapters: Table Storage (``table_store``); tests add an in-memory fake."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+
+from shared.errors import JobNotFoundError
+from shared.jobs.model import Job, JobState, job_id_for_key
+
+JobChange = Callable[[Job], None]
+
+
+class JobStore(abc.ABC):
+    @abc.abstractmethod
+    async def create(self, job: Job) -> tuple[Job, bool]:
+        """Insert ``job`` unless its id exists; return (the stored job, whether this call created it)."""
+
+    @abc.abstractmethod
+    async def get(self, job_id: str) -> Job:
+        """The job, or JobNotFoundError."""
+
+    @abc.abstractmethod
+    async def update(self, job_id: str, change: JobChange) -> Job:
+        """Apply ``change`` to the current job and save it, retrying on a concurrent update.
+
+        ``change`` may run more than once (once per conflict), each time on a fresh copy: it must be a pure
+        function of the job it is given. Errors it raises (an invalid transition) propagate at once."""
+
+    @abc.abstractmethod
+    async def list_for_user(self, user: str, limit: int = 50) -> list[Job]:
+        """Jobs whose target has this object id or UPN, newest first."""
+
+    @abc.abstractmethod
+    async def list_by_state(self, state: JobState, limit: int = 100) -> list[Job]:
+        """Jobs in ``state``, newest first."""
+
+    async def find_by_key(self, idempotency_key: str) -> Job | None:
+        try:
+            return await self.get(job_id_for_key(idempotency_key))
+        except JobNotFoundError:
+            return None
+
+    async def add_target_identifiers(self, job: Job) -> None:  # noqa: B027 - optional hook
+        """Index the job under identifiers of its target learnt after creation (the object id)."""

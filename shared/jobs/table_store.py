@@ -1,0 +1,189 @@
+"""Job store on Azure Table Storage (azure-data-tables, async).
+
+Table design:
+- ``JOBS_TABLE``: one entity per job, PartitionKey = job id, RowKey = "job". A partition per job gives
+  point reads and writes with no hot partition; mfaops never needs a transaction across jobs. Keyed jobs
+  (tickets) have an id derived from the idempotency key, so the conditional insert that creates the job is
+  also the claim on the key: no second table to keep consistent.
+- ``JOBS_BY_USER_TABLE``: an index, PartitionKey = target identifier (object id or UPN, lower-cased and
+  escaped), RowKey = inverted creation time + job id, so a partition scan lists a user's jobs newest first.
+- Queries by state scan the jobs table with a filter: state lists are operator queries, rare and bounded.
+
+Steps are stored as one JSON property on the job entity, so a step and a state change are saved together
+under one ETag; a concurrent writer gets a conflict and retries on the fresh entity, never losing a step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from shared.errors import ConcurrencyError, JobNotFoundError
+from shared.jobs.model import Job, JobFailure, JobKind, JobState, Source, Step, Target
+from shared.jobs.store import JobChange, JobStore
+from shared.tablekeys import table_key
+
+_ROW = "job"
+_MAX_EPOCH_MS = 10**13 - 1
+# A string property holds 64 KiB (32K UTF-16 characters); leave room for the rest of the entity.
+_MAX_STEPS_JSON = 30_000
+
+
+class TableJobStore(JobStore):
+    def __init__(self, service: TableServiceClient, jobs_table: str, by_user_table: str, *,
+                 update_retries: int = 8) -> None:
+        self._service = service
+        self._jobs_name = jobs_table
+        self._by_user_name = by_user_table
+        self._retries = update_retries
+        self._ready: asyncio.Lock | None = None
+        self._created = False
+
+    async def ensure_tables(self) -> None:
+        """Create the tables once per worker (Bicep creates them in Azure; Azurite starts empty)."""
+        if self._created:
+            return
+        if self._ready is None:
+            self._ready = asyncio.Lock()
+        async with self._ready:
+            if not self._created:
+                await self._service.create_table_if_not_exists(self._jobs_name)
+                await self._service.create_table_if_not_exists(self._by_user_name)
+                self._created = True
+
+    def _jobs(self) -> TableClient:
+        return self._service.get_table_client(self._jobs_name)
+
+    def _by_user(self) -> TableClient:
+        return self._service.get_table_client(self._by_user_name)
+
+    async def create(self, job: Job) -> tuple[Job, bool]:
+        await self.ensure_tables()
+        try:
+            await self._jobs().create_entity(_to_entity(job))
+        except ResourceExistsError:
+            return await self.get(job.job_id), False
+        await self._index(job)
+        return job, True
+
+    async def get(self, job_id: str) -> Job:
+        await self.ensure_tables()
+        entity = await self._get_entity(job_id)
+        return _from_entity(entity)
+
+    async def _get_entity(self, job_id: str) -> Any:
+        try:
+            return await self._jobs().get_entity(table_key(job_id), _ROW)
+        except ResourceNotFoundError:
+            raise JobNotFoundError(f"no job {job_id}") from None
+
+    async def update(self, job_id: str, change: JobChange) -> Job:
+        await self.ensure_tables()
+        jobs = self._jobs()
+        for attempt in range(self._retries):
+            entity = await self._get_entity(job_id)
+            job = _from_entity(entity)
+            change(job)
+            try:
+                await jobs.update_entity(_to_entity(job), mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
+                                         match_condition=MatchConditions.IfNotModified)
+                return job
+            except ResourceModifiedError:
+                # Jittered back-off so two writers that collided do not collide again in lock-step.
+                await asyncio.sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))
+        raise ConcurrencyError(f"job {job_id}: update kept conflicting after {self._retries} attempts")
+
+    async def add_target_identifiers(self, job: Job) -> None:
+        await self.ensure_tables()
+        await self._index(job)
+
+    async def _index(self, job: Job) -> None:
+        inverted = _MAX_EPOCH_MS - int(job.created_at.timestamp() * 1000)
+        row = f"{inverted:013d}_{job.job_id}"
+        index = self._by_user()
+        for ident in job.target.identifiers():
+            await index.upsert_entity({"PartitionKey": table_key(ident), "RowKey": row, "JobId": job.job_id})
+
+    async def list_for_user(self, user: str, limit: int = 50) -> list[Job]:
+        await self.ensure_tables()
+        ids: list[str] = []
+        entities = self._by_user().query_entities(
+            "PartitionKey eq @pk", parameters={"pk": table_key(user.lower())}, select=["JobId"])
+        async for entity in entities:
+            ids.append(entity["JobId"])
+            if len(ids) >= limit:
+                break
+        return list(await asyncio.gather(*(self.get(i) for i in ids)))
+
+    async def list_by_state(self, state: JobState, limit: int = 100) -> list[Job]:
+        await self.ensure_tables()
+        found: list[Job] = []
+        entities = self._jobs().query_entities(
+            "RowKey eq @row and State eq @state", parameters={"row": _ROW, "state": state.value})
+        async for entity in entities:
+            found.append(_from_entity(entity))
+        found.sort(key=lambda j: j.created_at, reverse=True)
+        return found[:limit]
+
+
+def _steps_json(steps: list[Step]) -> str:
+    encoded = json.dumps([s.to_dict() for s in steps], separators=(",", ":"))
+    if len(encoded) <= _MAX_STEPS_JSON:
+        return encoded
+    # Keep the first step (what was asked) and the newest ones; say how many were dropped.
+    kept = list(steps)
+    dropped = 0
+    while len(kept) > 2 and len(json.dumps([s.to_dict() for s in kept], separators=(",", ":"))) > _MAX_STEPS_JSON:
+        kept.pop(1)
+        dropped += 1
+    marker = Step(at=kept[0].at, action="history", outcome="truncated", detail=f"{dropped} older steps dropped")
+    return json.dumps([s.to_dict() for s in [kept[0], marker, *kept[1:]]], separators=(",", ":"))
+
+
+def _to_entity(job: Job) -> dict[str, Any]:
+    return {
+        "PartitionKey": table_key(job.job_id),
+        "RowKey": _ROW,
+        "Kind": job.kind.value,
+        "IdempotencyKey": job.idempotency_key,
+        "TargetId": job.target.id,
+        "TargetUpn": job.target.upn,
+        "Source": json.dumps(job.source.to_dict()),
+        "RequestedBy": job.requested_by,
+        "State": job.state.value,
+        "CreatedAt": job.created_at,
+        "UpdatedAt": job.updated_at,
+        "Attempts": job.attempts,
+        "Steps": _steps_json(job.steps),
+        "Error": json.dumps({"code": job.error.code, "message": job.error.message}) if job.error else "",
+    }
+
+
+def _from_entity(entity: Any) -> Job:
+    error = json.loads(entity["Error"]) if entity.get("Error") else None
+    return Job(
+        job_id=entity["PartitionKey"],
+        kind=JobKind(entity["Kind"]),
+        target=Target(id=entity.get("TargetId", ""), upn=entity.get("TargetUpn", "")),
+        source=Source.from_dict(json.loads(entity["Source"])),
+        requested_by=entity.get("RequestedBy", ""),
+        idempotency_key=entity.get("IdempotencyKey", ""),
+        state=JobState(entity["State"]),
+        created_at=_aware(entity["CreatedAt"]),
+        updated_at=_aware(entity["UpdatedAt"]),
+        attempts=int(entity.get("Attempts", 0)),
+        steps=[Step.from_dict(s) for s in json.loads(entity["Steps"])],
+        error=JobFailure(**error) if error else None,
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

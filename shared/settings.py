@@ -1,0 +1,78 @@
+"""The one typed settings object, read from app settings (environment variables).
+
+Every field here is documented in the README's settings table (a test keeps the two in step). Secrets are
+``SecretStr`` so they never show in ``repr``, logs or validation errors; in Azure they come from Key Vault
+references.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # Table Storage: an account URL (managed identity) in Azure, a connection string for Azurite locally.
+    table_service_url: str = Field(default="", alias="TABLE_SERVICE_URL")
+    table_connection_string: SecretStr = Field(default=SecretStr(""), alias="TABLE_CONNECTION_STRING")
+    jobs_table: str = Field(default="mfaopsjobs", alias="JOBS_TABLE")
+    jobs_by_user_table: str = Field(default="mfaopsjobsbyuser", alias="JOBS_BY_USER_TABLE")
+    job_update_retries: int = Field(default=8, ge=1, le=50, alias="JOB_UPDATE_RETRIES")
+
+    # Identity: client id of the user-assigned managed identity (empty: system-assigned / developer login).
+    azure_client_id: str = Field(default="", alias="AZURE_CLIENT_ID")
+
+    # Microsoft Graph.
+    graph_base_url: str = Field(default="https://graph.microsoft.com", alias="GRAPH_BASE_URL")
+    graph_max_retries: int = Field(default=3, ge=0, le=10, alias="GRAPH_MAX_RETRIES")
+    graph_retry_after_cap_s: float = Field(default=30.0, gt=0, le=180, alias="GRAPH_RETRY_AFTER_CAP_S")
+
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    @field_validator("table_service_url", "graph_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        # httpx joins base and path with a slash of its own; a trailing one gives '//users'.
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return upper
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate settings; a bad one raises ConfigurationError naming it (never its value)."""
+    try:
+        if environ is None:
+            return Settings()
+        return Settings.model_validate(environ)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_input=False, include_url=False):
+            name = _setting_name(err["loc"])
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else "?"
+    info = Settings.model_fields.get(field)
+    if info is not None and info.alias:
+        return info.alias
+    return field.upper()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The worker's settings, read once."""
+    return load_settings()

@@ -1,0 +1,52 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from shared.errors import ConfigurationError
+from shared.settings import Settings, load_settings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = load_settings({})
+    assert settings.jobs_table == "mfaopsjobs"
+    assert settings.graph_base_url == "https://graph.microsoft.com"
+
+
+def test_a_bad_setting_is_named_and_its_value_is_not_shown() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        load_settings({"GRAPH_MAX_RETRIES": "lots-and-lots", "LOG_LEVEL": "chatty"})
+    message = str(info.value)
+    assert "GRAPH_MAX_RETRIES" in message and "LOG_LEVEL" in message
+    assert "lots-and-lots" not in message and "chatty" not in message
+
+
+def test_secrets_never_show_in_repr_or_errors() -> None:
+    secret = "AccountKey=super-secret-value"
+    settings = load_settings({"TABLE_CONNECTION_STRING": secret})
+    assert secret not in repr(settings) and secret not in str(settings)
+    assert settings.table_connection_string.get_secret_value() == secret
+    with pytest.raises(ConfigurationError) as info:
+        load_settings({"TABLE_CONNECTION_STRING": secret, "JOB_UPDATE_RETRIES": "0"})
+    assert secret not in str(info.value)
+
+
+def test_trailing_slashes_are_dropped_from_base_urls() -> None:
+    assert load_settings({"GRAPH_BASE_URL": "http://127.0.0.1:9/graph/"}).graph_base_url == "http://127.0.0.1:9/graph"
+
+
+def test_every_setting_is_documented_in_the_readme_with_its_default() -> None:
+    text = README.read_text()
+    documented = dict(re.findall(r"^\| `([A-Z0-9_]+)` \| `([^`]*)` \|", text, flags=re.M))
+    names = {info.alias for info in Settings.model_fields.values()}
+    assert names - documented.keys() == set(), "settings missing from the README table"
+    assert documented.keys() - names == set(), "README documents settings the code does not read"
+    defaults = load_settings({})
+    for field, info in Settings.model_fields.items():
+        value = getattr(defaults, field)
+        shown = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        if isinstance(shown, tuple | list | frozenset):
+            shown = ",".join(shown)
+        assert documented[info.alias] == str(shown), f"README default of {info.alias}"
