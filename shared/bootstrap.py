@@ -12,18 +12,32 @@ from shared.errors import ConfigurationError
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    import httpx
     from azure.core.credentials_async import AsyncTokenCredential
     from azure.data.tables.aio import TableServiceClient
 
+    from shared.graph.port import GraphGateway
     from shared.jobs.table_store import TableJobStore
 
 
 class Container:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, graph_transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
+        # Tests route Graph to the in-process simulator; in Azure this stays None (real HTTPS).
+        self.graph_transport = graph_transport
         self._tables: TableServiceClient | None = None
         self._jobs: TableJobStore | None = None
         self._credential: AsyncTokenCredential | None = None
+        self._graph: GraphGateway | None = None
+
+    def credential(self) -> AsyncTokenCredential:
+        """One credential per worker, so its token cache serves every client."""
+        if self._credential is None:
+            from azure.identity.aio import DefaultAzureCredential
+
+            client_id = self.settings.azure_client_id or None
+            self._credential = DefaultAzureCredential(managed_identity_client_id=client_id)
+        return self._credential
 
     def table_service(self) -> TableServiceClient:
         if self._tables is None:
@@ -38,15 +52,6 @@ class Container:
                 raise ConfigurationError("TABLE_SERVICE_URL or TABLE_CONNECTION_STRING must be set")
         return self._tables
 
-    def credential(self) -> AsyncTokenCredential:
-        """One credential per worker, so its token cache serves every client."""
-        if self._credential is None:
-            from azure.identity.aio import DefaultAzureCredential
-
-            client_id = self.settings.azure_client_id or None
-            self._credential = DefaultAzureCredential(managed_identity_client_id=client_id)
-        return self._credential
-
     def job_store(self) -> TableJobStore:
         if self._jobs is None:
             from shared.jobs.table_store import TableJobStore
@@ -56,6 +61,18 @@ class Container:
                                        update_retries=self.settings.job_update_retries)
         return self._jobs
 
+    def graph(self) -> GraphGateway:
+        if self._graph is None:
+            from shared.graph.client import build_graph_client
+            from shared.graph.sdk_gateway import SdkGraphGateway
+
+            settings = self.settings
+            credential = self.credential() if settings.graph_auth == "managed_identity" else None
+            client = build_graph_client(settings, credential=credential, transport=self.graph_transport)
+            self._graph = SdkGraphGateway(client, retry_after_cap_s=settings.graph_retry_after_cap_s,
+                                          max_retries=settings.graph_max_retries)
+        return self._graph
+
     async def close(self) -> None:
         if self._tables is not None:
             await self._tables.close()
@@ -64,6 +81,7 @@ class Container:
         if self._credential is not None:
             await self._credential.close()
             self._credential = None
+        self._graph = None
 
 
 _container: Container | None = None

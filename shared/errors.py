@@ -25,3 +25,46 @@ class InvalidTransitionError(JobError):
 
 class ConcurrencyError(JobError):
     """An optimistic-concurrency update kept conflicting after every retry."""
+
+
+class GraphError(MfaopsError):
+    """A Microsoft Graph call failed. Carries what an operator needs to look it up, never a token."""
+
+    def __init__(self, message: str, *, status: int = 0, code: str = "", request_id: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        extra = ", ".join(f"{k}={v}" for k, v in (("status", self.status), ("code", self.code),
+                                                  ("request-id", self.request_id)) if v)
+        return f"{self.args[0]} ({extra})" if extra else str(self.args[0])
+
+
+class GraphNotFoundError(GraphError):
+    """404: the user or method does not exist (for a delete: already gone)."""
+
+
+class DefaultMethodConflictError(GraphError):
+    """400 badRequest: the method is the user's default and other methods remain."""
+
+
+class GraphBadRequestError(GraphError):
+    """400 for any other reason: a policy or rule of Graph refused the request."""
+
+
+class GraphForbiddenError(GraphError):
+    """401/403: the identity lacks a permission or a role. Retrying will not help."""
+
+
+class GraphThrottledError(GraphError):
+    """429 that outlasted the retry handler (or asked for a longer wait than the cap)."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after_s = retry_after_s
+
+
+class GraphTransientError(GraphError):
+    """5xx or a broken connection: worth retrying later (the queue redelivers)."""

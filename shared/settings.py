@@ -8,6 +8,7 @@ references.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,8 @@ class Settings(BaseSettings):
 
     # Microsoft Graph.
     graph_base_url: str = Field(default="https://graph.microsoft.com", alias="GRAPH_BASE_URL")
+    # managed_identity in Azure; none only for the sandbox tenant on loopback.
+    graph_auth: Literal["managed_identity", "none"] = Field(default="managed_identity", alias="GRAPH_AUTH")
     graph_max_retries: int = Field(default=3, ge=0, le=10, alias="GRAPH_MAX_RETRIES")
     graph_retry_after_cap_s: float = Field(default=30.0, gt=0, le=180, alias="GRAPH_RETRY_AFTER_CAP_S")
 

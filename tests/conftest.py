@@ -37,3 +37,49 @@ async def job_store(azurite: Azurite, table_names: tuple[str, str]) -> AsyncIter
     store = TableJobStore(service, *table_names, update_retries=20)
     yield store
     await service.close()
+
+
+DEMO_TENANT = "sandbox/tenants/demo.json"
+GRAPH_BASE = "http://graph.sandbox"
+
+
+@pytest.fixture
+def graph_sim() -> object:
+    """A fresh demo tenant. Throttling is off here; tests of throttling turn it on."""
+    from pathlib import Path
+
+    from sandbox.graph import GraphSimulator, load_tenant
+    from sandbox.graph.throttle import Throttle
+
+    root = Path(__file__).resolve().parent.parent
+    return GraphSimulator(load_tenant(root / DEMO_TENANT), throttle=Throttle(enabled=False))
+
+
+@pytest.fixture
+async def graph_http(graph_sim: object) -> AsyncIterator[object]:
+    import httpx
+
+    from sandbox.graph import build_app
+
+    transport = httpx.ASGITransport(app=build_app(graph_sim))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url=GRAPH_BASE) as client:
+        yield client
+
+
+def make_gateway(sim: object, **settings: str) -> object:
+    import httpx
+
+    from sandbox.graph import build_app
+    from shared.graph.client import build_graph_client
+    from shared.graph.sdk_gateway import SdkGraphGateway
+    from shared.settings import load_settings
+
+    config = load_settings({"GRAPH_BASE_URL": GRAPH_BASE, **settings})
+    client = build_graph_client(config, transport=httpx.ASGITransport(app=build_app(sim)))  # type: ignore[arg-type]
+    return SdkGraphGateway(client, retry_after_cap_s=config.graph_retry_after_cap_s,
+                           max_retries=config.graph_max_retries)
+
+
+@pytest.fixture
+def gateway(graph_sim: object) -> object:
+    return make_gateway(graph_sim)

@@ -1,0 +1,262 @@
+"""The Graph simulator's core: routing, errors, latency, faults, throttling, the call log and $batch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sandbox.graph.odata import ODataError
+from sandbox.graph.tenant import Tenant
+from sandbox.graph.throttle import Throttle
+
+MAX_BATCH = 20
+
+
+class GraphError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class Ctx:
+    """One request as a handler sees it."""
+
+    sim: GraphSimulator
+    method: str
+    version: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    base_url: str  # scheme://host[/mount] with no trailing slash
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.sim.tenant
+
+    def next_link(self, skip: int) -> str:
+        query = {**self.query, "$skiptoken": str(skip)}
+        return f"{self.base_url}/{self.version}{self.path}?{urlencode(query)}"
+
+    def page(self, items: Sequence[Any], *, default_top: int = 100, max_top: int = 999, context: str = "",
+             render: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """One page of ``items``; ``render`` turns only the page's items into JSON (large tenants)."""
+        top = self.int_option("$top", default_top)
+        if top < 1 or top > max_top:
+            raise GraphError(400, "Request_BadRequest", f"Invalid page size specified: '{top}'. Must be between"
+                             f" 1 and {max_top} inclusive.")
+        skip = self.int_option("$skiptoken", 0)
+        body: dict[str, Any] = {"@odata.context": f"{self.base_url}/{self.version}/$metadata#{context}",
+                                "value": [render(i) for i in items[skip:skip + top]] if render else
+                                list(items[skip:skip + top])}
+        if skip + top < len(items):
+            body["@odata.nextLink"] = self.next_link(skip + top)
+        return body
+
+    def int_option(self, name: str, default: int) -> int:
+        raw = self.query.get(name)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise GraphError(400, "BadRequest", f"Invalid value '{raw}' for query option {name}.") from None
+
+
+Handler = Callable[..., Any]
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Faults:
+    rate_429: float = 0.0
+    rate_503: float = 0.0
+    rate_reset: float = 0.0
+    seed: int = 7
+
+
+class GraphSimulator:
+    def __init__(self, tenant: Tenant, *, latency_ms: float = 0.0, throttle: Throttle | None = None) -> None:
+        from sandbox.graph import handlers_auth, handlers_directory, handlers_sandbox
+
+        self.tenant = tenant
+        self.latency_ms = latency_ms
+        self.throttle = throttle or Throttle(tenant.raw.get("throttle", {}).get("limits"),
+                                             enabled=tenant.raw.get("throttle", {}).get("enabled", True))
+        self.faults = Faults()
+        self.rng = random.Random(self.faults.seed)
+        self.calls: list[dict[str, Any]] = []
+        self.routes: list[tuple[str, re.Pattern[str], Handler, set[str]]] = []
+        for module in (handlers_directory, handlers_auth):
+            module.register(self)
+        self.control: list[tuple[str, re.Pattern[str], Handler, set[str]]] = []
+        handlers_sandbox.register(self)
+
+    def add(self, method: str, pattern: str, handler: Handler, versions: tuple[str, ...] = ("v1.0", "beta"),
+            control: bool = False) -> None:
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+        (self.control if control else self.routes).append((method, regex, handler, set(versions)))
+
+    # -- dispatch -------------------------------------------------------------------------------------
+    def dispatch(self, method: str, version: str, path: str, query: dict[str, str], body: Any,
+                 base_url: str) -> Reply:
+        ctx = Ctx(self, method, version, path, query, body, base_url)
+        allowed_methods = []
+        for route_method, regex, handler, versions in self.routes:
+            match = regex.match(path)
+            if not match or version not in versions:
+                continue
+            if route_method != method:
+                allowed_methods.append(route_method)
+                continue
+            try:
+                result = handler(ctx, **match.groupdict())
+            except GraphError as err:
+                return self.error(err.status, err.code, err.message)
+            except ODataError as err:
+                return self.error(400, "BadRequest", str(err))
+            return result if isinstance(result, Reply) else Reply(200, result)
+        if allowed_methods:
+            return self.error(405, "Request_BadRequest",
+                              f"The request method '{method}' is not allowed on this resource.")
+        return self.error(400, "BadRequest", f"Resource not found for the segment '{path.strip('/').split('/')[0]}'.")
+
+    def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
+        request_id = str(uuid.uuid4())
+        body = {"error": {"code": code, "message": message, "innerError": {
+            "date": self.tenant.clock.now().strftime("%Y-%m-%dT%H:%M:%S"), "request-id": request_id,
+            "client-request-id": request_id}}}
+        return Reply(status, body, {"request-id": request_id, **(headers or {})})
+
+    def guarded(self, method: str, version: str, path: str, query: dict[str, str], body: Any, base_url: str,
+                *, batch: bool = False) -> Reply:
+        """One Graph request with what surrounds it in the real service: faults, throttling, the call log."""
+        reply = self._faulted_or_throttled(method, path)
+        if reply is None:
+            reply = self.dispatch(method, version, path, query, body, base_url)
+        entry = {"method": method, "path": f"/{version}{path}", "status": reply.status,
+                 "at": self.tenant.clock.now().isoformat()}
+        if batch:
+            entry["batch"] = True
+        self.calls.append(entry)
+        return reply
+
+    def _faulted_or_throttled(self, method: str, path: str, *, throttle: bool = True) -> Reply | None:
+        roll = self.rng.random()
+        if roll < self.faults.rate_429:
+            return self.error(429, "TooManyRequests", "Too many requests (injected).", {"Retry-After": "1"})
+        if roll < self.faults.rate_429 + self.faults.rate_503:
+            return self.error(503, "serviceNotAvailable", "Service unavailable (injected).")
+        if not throttle:
+            return None
+        allowed, retry_after = self.throttle.check(path, method)
+        if not allowed:
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            return self.error(429, "TooManyRequests",
+                              "Too many requests. Please retry later." if retry_after is not None else
+                              "Too many requests.", headers)
+        return None
+
+    # -- $batch ---------------------------------------------------------------------------------------
+    def batch(self, version: str, body: Any, base_url: str) -> Reply:
+        requests = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(requests, list) or not requests:
+            return self.error(400, "BadRequest", "Invalid batch payload format.")
+        if len(requests) > MAX_BATCH:
+            return self.error(400, "BadRequest", f"Number of requests in batch exceeds {MAX_BATCH}.")
+        ids = [str(r.get("id", "")) for r in requests]
+        if len(set(ids)) != len(ids) or "" in ids:
+            return self.error(400, "BadRequest", "Batch request ids must be unique and non-empty.")
+        status_by_id: dict[str, int] = {}
+        responses = []
+        for item in requests:
+            rid = str(item["id"])
+            depends = item.get("dependsOn") or []
+            unknown = [d for d in depends if d not in status_by_id]
+            if unknown:
+                return self.error(400, "BadRequest", f"Request {rid} depends on unknown or later request(s) "
+                                  f"{unknown}.")
+            if any(status_by_id[d] >= 400 for d in depends):
+                reply = self.error(424, "FailedDependency", "Failed dependency.")
+            else:
+                url = urlsplit(str(item.get("url", "")))
+                path = "/" + url.path.lstrip("/")
+                reply = self.guarded(str(item.get("method", "GET")).upper(), version, path,
+                                     dict(parse_qsl(url.query)), item.get("body"), base_url, batch=True)
+            status_by_id[rid] = reply.status
+            responses.append({"id": rid, "status": reply.status,
+                              "headers": {"Content-Type": "application/json", **reply.headers},
+                              **({"body": reply.body} if reply.body is not None else {})})
+        return Reply(200, {"responses": responses})
+
+    # -- ASGI -----------------------------------------------------------------------------------------
+    async def asgi_endpoint(self, request: Request) -> Response:
+        # scope["path"] is percent-decoded, as Graph decodes a UPN like 'guest%23EXT%23@...' once.
+        path, root = request.scope["path"], request.scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            return _response(self.error(400, "BadRequest", "Unable to read JSON request payload."))
+        base_url = str(request.base_url).rstrip("/")
+        query = dict(request.query_params)
+        if path.startswith("/_sandbox/"):
+            return _response(self.control_dispatch(request.method, path[len("/_sandbox"):], query, body))
+        version, _, rest = path.lstrip("/").partition("/")
+        if version not in {"v1.0", "beta"}:
+            return _response(self.error(400, "BadRequest", "Invalid version."))
+        if self.latency_ms:
+            await asyncio.sleep(self.latency_ms / 1000)
+        if self.rng.random() < self.faults.rate_reset:
+            raise ConnectionResetError("connection reset (injected)")
+        if rest == "$batch" and request.method == "POST":
+            # The envelope costs nothing: Graph evaluates each inner request against the limits on its own.
+            outer = self._faulted_or_throttled("POST", "/$batch", throttle=False)
+            reply = outer or self.batch(version, body, base_url)
+            self.calls.append({"method": "POST", "path": f"/{version}/$batch", "status": reply.status,
+                               "at": self.tenant.clock.now().isoformat()})
+            return _response(reply)
+        return _response(self.guarded(request.method, version, "/" + rest, query, body, base_url))
+
+    def control_dispatch(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
+        for route_method, regex, handler, _ in self.control:
+            match = regex.match(path)
+            if match and route_method == method:
+                try:
+                    result = handler(self, body or {}, query, **match.groupdict())
+                except GraphError as err:
+                    return self.error(err.status, err.code, err.message)
+                return result if isinstance(result, Reply) else Reply(200, result)
+        return self.error(404, "NotFound", f"no sandbox control at {method} {path}")
+
+
+def _response(reply: Reply) -> Response:
+    if reply.body is None:
+        return Response(status_code=reply.status, headers=reply.headers)
+    return Response(json.dumps(reply.body), status_code=reply.status, headers=reply.headers,
+                    media_type="application/json")
+
+
+def build_app(sim: GraphSimulator) -> Starlette:
+    methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+    return Starlette(routes=[Route("/{path:path}", sim.asgi_endpoint, methods=methods)])

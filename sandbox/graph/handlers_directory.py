@@ -1,0 +1,141 @@
+"""Users, groups, reports, audit logs, sign-ins, Identity Protection, Conditional Access, policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.graph import audit
+from sandbox.graph.app import Ctx, GraphError, GraphSimulator, Reply
+from sandbox.graph.odata import apply_orderby, apply_select, parse_filter
+from sandbox.graph.tenant import User
+from sandbox.graph.views import directory_objects, iso, registration_view, user_view
+
+
+def require_user(ctx: Ctx, key: str) -> User:
+    user = ctx.tenant.user(key)
+    if user is None:
+        raise GraphError(404, "Request_ResourceNotFound",
+                         f"Resource '{key}' does not exist or one of its queried reference-property objects are "
+                         "not present.")
+    return user
+
+
+def query(ctx: Ctx, items: list[dict[str, Any]], context: str, *, default_top: int = 100,
+          max_top: int = 999) -> dict[str, Any]:
+    predicate = parse_filter(ctx.query.get("$filter"))
+    selected = [apply_select(i, ctx.query.get("$select")) for i in items if predicate(i)]
+    return ctx.page(apply_orderby(selected, ctx.query.get("$orderby")), default_top=default_top,
+                    max_top=max_top, context=context)
+
+
+def _plain(ctx: Ctx) -> bool:
+    return not any(ctx.query.get(k) for k in ("$filter", "$orderby"))
+
+
+def list_users(ctx: Ctx) -> dict[str, Any]:
+    if _plain(ctx):  # page over ids and render only the page: a 50,000-user tenant pages quickly
+        select = ctx.query.get("$select")
+        return ctx.page(ctx.tenant.order, context="users",
+                        render=lambda uid: apply_select(user_view(ctx.tenant.users[uid]), select))
+    users = [user_view(ctx.tenant.users[uid]) for uid in ctx.tenant.order]
+    return query(ctx, users, "users")
+
+
+def get_user(ctx: Ctx, uid: str) -> dict[str, Any]:
+    return apply_select(user_view(require_user(ctx, uid)), ctx.query.get("$select"))
+
+
+def member_of(ctx: Ctx, uid: str) -> dict[str, Any]:
+    return query(ctx, directory_objects(ctx.tenant, require_user(ctx, uid)), "directoryObjects")
+
+
+def list_groups(ctx: Ctx) -> dict[str, Any]:
+    return query(ctx, list(ctx.tenant.groups.values()), "groups")
+
+
+def group_members(ctx: Ctx, gid: str) -> dict[str, Any]:
+    if gid not in ctx.tenant.groups:
+        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{gid}' does not exist.")
+    members = [{"@odata.type": "#microsoft.graph.user", **user_view(u)} for u in ctx.tenant.users.values()
+               if gid in u.groups]
+    return query(ctx, members, "directoryObjects")
+
+
+def revoke_sessions(ctx: Ctx, uid: str) -> dict[str, Any]:
+    user = require_user(ctx, uid)
+    now = ctx.tenant.clock.now()
+    audit.write(ctx.tenant, when=now, service="Core Directory", activity="Update StsRefreshTokenValidFrom Timestamp",
+                user=user, initiated_by=audit.initiated_by_app(ctx.tenant), category="UserManagement",
+                modified=[audit.prop("StsRefreshTokensValidFrom", None, iso(now))])
+    return {"@odata.context": f"{ctx.base_url}/{ctx.version}/$metadata#Edm.Boolean", "value": True}
+
+
+def send_mail(ctx: Ctx, uid: str) -> Reply:
+    user = require_user(ctx, uid)
+    if not isinstance(ctx.body, dict) or "message" not in ctx.body:
+        raise GraphError(400, "ErrorInvalidRequest", "The 'message' parameter is required.")
+    ctx.tenant.mail.append({"from": user.upn, "at": iso(ctx.tenant.clock.now()), **ctx.body})
+    return Reply(202)
+
+
+def registration_details(ctx: Ctx) -> dict[str, Any]:
+    rows = [registration_view(ctx.tenant, u) for u in (ctx.tenant.users[i] for i in ctx.tenant.order)
+            if u.account_enabled]
+    return query(ctx, rows, "reports/authenticationMethods/userRegistrationDetails")
+
+
+def registration_detail(ctx: Ctx, uid: str) -> dict[str, Any]:
+    return registration_view(ctx.tenant, require_user(ctx, uid))
+
+
+def directory_audits(ctx: Ctx) -> dict[str, Any]:
+    events = sorted(ctx.tenant.audits, key=lambda e: e["activityDateTime"], reverse=True)
+    return query(ctx, events, "auditLogs/directoryAudits", default_top=1000, max_top=1000)
+
+
+def sign_ins(ctx: Ctx) -> dict[str, Any]:
+    rows = sorted(ctx.tenant.sign_ins, key=lambda e: e.get("createdDateTime", ""), reverse=True)
+    return query(ctx, rows, "auditLogs/signIns", default_top=1000, max_top=1000)
+
+
+def risky_users(ctx: Ctx) -> dict[str, Any]:
+    return query(ctx, ctx.tenant.risky_users, "identityProtection/riskyUsers", default_top=500, max_top=500)
+
+
+def risk_detections(ctx: Ctx) -> dict[str, Any]:
+    rows = sorted(ctx.tenant.risk_detections, key=lambda e: e.get("activityDateTime", ""), reverse=True)
+    return query(ctx, rows, "identityProtection/riskDetections", default_top=500, max_top=500)
+
+
+def ca_policies(ctx: Ctx) -> dict[str, Any]:
+    return query(ctx, ctx.tenant.ca_policies, "identity/conditionalAccess/policies")
+
+
+def method_configuration(ctx: Ctx, config_id: str) -> dict[str, Any]:
+    if config_id.lower() == "temporaryaccesspass":
+        return ctx.tenant.tap_policy
+    found = ctx.tenant.method_configs.get(config_id)
+    if found is None:
+        raise GraphError(404, "NotFound", f"Authentication method configuration '{config_id}' was not found.")
+    return found
+
+
+def register(sim: GraphSimulator) -> None:
+    sim.add("GET", "/users", list_users)
+    sim.add("GET", "/users/{uid}", get_user)
+    sim.add("GET", "/users/{uid}/transitiveMemberOf", member_of)
+    sim.add("GET", "/users/{uid}/memberOf", member_of)
+    sim.add("POST", "/users/{uid}/revokeSignInSessions", revoke_sessions)
+    sim.add("POST", "/users/{uid}/sendMail", send_mail)
+    sim.add("GET", "/groups", list_groups)
+    sim.add("GET", "/groups/{gid}/transitiveMembers", group_members)
+    sim.add("GET", "/groups/{gid}/members", group_members)
+    sim.add("GET", "/reports/authenticationMethods/userRegistrationDetails", registration_details)
+    sim.add("GET", "/reports/authenticationMethods/userRegistrationDetails/{uid}", registration_detail)
+    sim.add("GET", "/auditLogs/directoryAudits", directory_audits)
+    sim.add("GET", "/auditLogs/signIns", sign_ins)
+    sim.add("GET", "/identityProtection/riskyUsers", risky_users)
+    sim.add("GET", "/identityProtection/riskDetections", risk_detections)
+    sim.add("GET", "/identity/conditionalAccess/policies", ca_policies)
+    sim.add("GET", "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{config_id}",
+            method_configuration)

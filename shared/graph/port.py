@@ -1,0 +1,153 @@
+"""The Graph gateway port: what mfaops asks of a tenant, in its own words."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.errors import GraphError, GraphNotFoundError
+
+# The method types mfaops can delete, in the vocabulary of the tenant file and the job record.
+REMOVABLE_TYPES = frozenset({
+    "phone", "email", "fido2", "microsoftAuthenticator", "softwareOath", "temporaryAccessPass",
+    "windowsHelloForBusiness", "platformCredential", "externalAuthenticationMethod",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    id: str
+    upn: str
+    display_name: str = ""
+    enabled: bool = True
+    user_type: str = "Member"
+
+
+@dataclass(frozen=True, slots=True)
+class Memberships:
+    group_ids: frozenset[str] = frozenset()
+    group_names: frozenset[str] = frozenset()
+    role_names: frozenset[str] = frozenset()
+    role_template_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthMethod:
+    type: str
+    id: str
+    label: str = ""  # phoneType for phones, displayName for devices: enough for a work note
+    created: datetime | None = None
+
+    @property
+    def removable(self) -> bool:
+        return self.type in REMOVABLE_TYPES
+
+
+class TapValue:
+    """A Temporary Access Pass value. Its repr and str hide it, so it cannot leak through a log or an
+    f-string by accident; ``reveal()`` is the one way to read it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "TapValue(***)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTap:
+    method_id: str
+    value: TapValue
+    start: datetime
+    lifetime_minutes: int
+    usable_once: bool
+
+    @property
+    def expires(self) -> datetime:
+        return self.start + timedelta(minutes=self.lifetime_minutes)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOutcome:
+    method: AuthMethod
+    error: GraphError | None = None
+
+    @property
+    def removed(self) -> bool:
+        """Deleted now, or already gone (404): either way the method is no longer there."""
+        return self.error is None or isinstance(self.error, GraphNotFoundError)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TapPolicy:
+    enabled: bool
+    default_lifetime_minutes: int
+    minimum_lifetime_minutes: int
+    maximum_lifetime_minutes: int
+    usable_once: bool
+    default_length: int
+    include_targets: list[dict[str, Any]] = field(default_factory=list)
+    exclude_targets: list[dict[str, Any]] = field(default_factory=list)
+
+
+class GraphGateway(abc.ABC):
+    @abc.abstractmethod
+    async def get_user(self, key: str) -> DirectoryUser:
+        """A user by object id or UPN; GraphNotFoundError when there is none."""
+
+    @abc.abstractmethod
+    async def memberships(self, user_id: str) -> Memberships:
+        """Groups and directory roles the user holds, transitively."""
+
+    @abc.abstractmethod
+    async def list_methods(self, user_id: str) -> list[AuthMethod]:
+        """Every registered method but the password."""
+
+    @abc.abstractmethod
+    async def default_method(self, user_id: str) -> str | None:
+        """The user's default MFA method (push, oath, sms, voiceMobile, ...) from beta signInPreferences."""
+
+    @abc.abstractmethod
+    async def delete_method(self, user_id: str, method: AuthMethod) -> None:
+        """Delete one method (DefaultMethodConflictError while it is the default and others remain)."""
+
+    @abc.abstractmethod
+    async def delete_methods(self, user_id: str, methods: list[AuthMethod]) -> list[DeleteOutcome]:
+        """Delete several methods in as few round trips as Graph allows; one outcome per method."""
+
+    @abc.abstractmethod
+    async def create_tap(self, user_id: str, *, lifetime_minutes: int | None, usable_once: bool) -> IssuedTap:
+        """Issue a Temporary Access Pass (replacing any the user has)."""
+
+    @abc.abstractmethod
+    async def tap_policy(self) -> TapPolicy:
+        """The tenant's Temporary Access Pass policy."""
+
+    @abc.abstractmethod
+    async def revoke_sessions(self, user_id: str) -> None:
+        """Invalidate the user's refresh tokens and session cookies."""
+
+    @abc.abstractmethod
+    async def registration_details(self, *, odata_filter: str | None = None, next_link: str | None = None,
+                                   top: int | None = None) -> Page:
+        """One page of the userRegistrationDetails report."""
+
+    @abc.abstractmethod
+    async def directory_audits(self, *, since: datetime, until: datetime | None = None,
+                               activity: str | None = None, service: str | None = None) -> list[dict[str, Any]]:
+        """Directory audit events in [since, until], oldest first, every page."""

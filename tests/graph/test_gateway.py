@@ -1,0 +1,189 @@
+"""The Graph gateway: the real msgraph-sdk client (and its middleware) against the simulator in-process."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from sandbox.graph import GraphSimulator
+from shared.errors import (
+    DefaultMethodConflictError,
+    GraphBadRequestError,
+    GraphForbiddenError,
+    GraphNotFoundError,
+    GraphThrottledError,
+    GraphTransientError,
+)
+from shared.graph.errors import classify
+from shared.graph.port import AuthMethod
+from shared.graph.sdk_gateway import SdkGraphGateway
+from tests.conftest import make_gateway
+
+
+async def test_users_are_resolved_by_upn_or_id(gateway: SdkGraphGateway) -> None:
+    by_upn = await gateway.get_user("partner_fabrikam.example#EXT#@contoso.example")
+    assert by_upn.user_type == "Guest"
+    assert await gateway.get_user(by_upn.id) == by_upn
+    disabled = await gateway.get_user("old.employee@contoso.example")
+    assert disabled.enabled is False
+    with pytest.raises(GraphNotFoundError) as info:
+        await gateway.get_user("nobody@contoso.example")
+    assert info.value.status == 404 and info.value.code == "Request_ResourceNotFound" and info.value.request_id
+
+
+async def test_memberships_name_groups_and_roles(gateway: SdkGraphGateway) -> None:
+    user = await gateway.get_user("alan.turing@contoso.example")
+    found = await gateway.memberships(user.id)
+    assert found.role_names == {"Privileged Authentication Administrator"}
+    assert found.role_template_ids == {"7be44c8a-adaf-4e2a-84d6-ab2649e08a13"}
+    glass = await gateway.memberships((await gateway.get_user("breakglass2@contoso.example")).id)
+    assert glass.group_names == {"Break Glass Accounts"}
+
+
+async def test_methods_are_listed_without_the_password_and_typed(gateway: SdkGraphGateway) -> None:
+    user = await gateway.get_user("max.methods@contoso.example")
+    methods = await gateway.list_methods(user.id)
+    assert len(methods) == 10
+    assert {m.type for m in methods} == {"phone", "email", "microsoftAuthenticator", "fido2", "softwareOath",
+                                         "windowsHelloForBusiness"}
+    assert sorted(m.label for m in methods if m.type == "phone") == ["alternateMobile", "mobile", "office"]
+    assert all(m.removable for m in methods)
+    assert await gateway.default_method(user.id) == "voiceMobile"
+    nobody = await gateway.get_user("no.methods@contoso.example")
+    assert await gateway.list_methods(nobody.id) == []
+    assert await gateway.default_method(nobody.id) is None
+
+
+async def test_a_default_method_conflict_is_typed(gateway: SdkGraphGateway) -> None:
+    user = await gateway.get_user("ada.lovelace@contoso.example")
+    authenticator = next(m for m in await gateway.list_methods(user.id) if m.type == "microsoftAuthenticator")
+    with pytest.raises(DefaultMethodConflictError) as info:
+        await gateway.delete_method(user.id, authenticator)
+    assert info.value.status == 400 and info.value.code == "badRequest"
+
+
+async def test_batch_deletes_report_per_method_and_count_404_as_removed(gateway: SdkGraphGateway,
+                                                                        graph_sim: GraphSimulator) -> None:
+    user = await gateway.get_user("ada.lovelace@contoso.example")
+    methods = sorted(await gateway.list_methods(user.id), key=lambda m: m.type != "microsoftAuthenticator")
+    ghost = AuthMethod(type="fido2", id="already-gone")
+    outcomes = await gateway.delete_methods(user.id, [*methods, ghost])  # the default first: refused
+    by_type = {o.method.type: o for o in outcomes}
+    assert isinstance(by_type["microsoftAuthenticator"].error, DefaultMethodConflictError)
+    assert not by_type["microsoftAuthenticator"].removed
+    assert by_type["phone"].removed and by_type["phone"].error is None
+    assert by_type["fido2"].removed and isinstance(by_type["fido2"].error, GraphNotFoundError)
+    posts = [c for c in graph_sim.calls if c["path"] == "/v1.0/$batch"]
+    assert len(posts) == 1
+
+
+async def test_more_than_twenty_deletes_are_split_into_batches(gateway: SdkGraphGateway,
+                                                               graph_sim: GraphSimulator) -> None:
+    user = await gateway.get_user("no.methods@contoso.example")
+    ghosts = [AuthMethod(type="fido2", id=f"gone-{i}") for i in range(45)]
+    outcomes = await gateway.delete_methods(user.id, ghosts)
+    assert [o.method.id for o in outcomes] == [g.id for g in ghosts]
+    assert all(o.removed for o in outcomes)
+    assert len([c for c in graph_sim.calls if c["path"] == "/v1.0/$batch"]) == 3
+
+
+async def test_a_tap_is_issued_and_its_value_hidden(gateway: SdkGraphGateway) -> None:
+    user = await gateway.get_user("no.methods@contoso.example")
+    tap = await gateway.create_tap(user.id, lifetime_minutes=120, usable_once=True)
+    assert tap.lifetime_minutes == 120 and tap.usable_once
+    assert tap.expires - tap.start == timedelta(minutes=120)
+    assert len(tap.value.reveal()) == 12
+    assert tap.value.reveal() not in repr(tap) and tap.value.reveal() not in f"{tap.value}"
+    with pytest.raises(GraphBadRequestError):
+        await gateway.create_tap(user.id, lifetime_minutes=9999, usable_once=True)
+
+
+async def test_the_tap_policy_is_read(gateway: SdkGraphGateway) -> None:
+    policy = await gateway.tap_policy()
+    assert policy.enabled and policy.minimum_lifetime_minutes == 60 and policy.maximum_lifetime_minutes == 480
+    assert policy.exclude_targets[0]["id"] == "9c1b7f1e-5d0b-4f7e-8a51-0e4f7c6f2b01"
+
+
+async def test_sessions_are_revoked(gateway: SdkGraphGateway, graph_sim: GraphSimulator) -> None:
+    user = await gateway.get_user("ada.lovelace@contoso.example")
+    await gateway.revoke_sessions(user.id)
+    assert graph_sim.calls[-1]["path"] == f"/v1.0/users/{user.id}/revokeSignInSessions"
+    assert graph_sim.calls[-1]["status"] == 200
+
+
+async def test_the_registration_report_pages_with_next_link(gateway: SdkGraphGateway) -> None:
+    page = await gateway.registration_details(odata_filter="methodsRegistered/any(x:x eq 'mobilePhone')", top=4)
+    rows = list(page.items)
+    while page.next_link:
+        page = await gateway.registration_details(next_link=page.next_link)
+        rows.extend(page.items)
+    assert len(rows) == len({r["id"] for r in rows}) > 4
+    assert all("mobilePhone" in r["methodsRegistered"] for r in rows)
+
+
+async def test_directory_audits_are_read_since_a_time(gateway: SdkGraphGateway, graph_sim: GraphSimulator) -> None:
+    user = await gateway.get_user("linus.torvalds@contoso.example")
+    start = graph_sim.tenant.clock.now() - timedelta(seconds=5)
+    await gateway.create_tap(user.id, lifetime_minutes=60, usable_once=True)
+    events = await gateway.directory_audits(since=start, activity="Admin registered security info",
+                                            service="Authentication Methods")
+    assert [e["targetResources"][0]["id"] for e in events] == [user.id]
+    assert await gateway.directory_audits(since=datetime(2099, 1, 1, tzinfo=UTC)) == []
+
+
+async def test_429_with_retry_after_is_honoured_by_the_sdk_retry_handler(graph_sim: GraphSimulator) -> None:
+    gateway = make_gateway(graph_sim, GRAPH_MAX_RETRIES="3")
+    graph_sim.throttle.enabled = True
+    graph_sim.throttle.configure({"identity": {"capacity": 1, "window_s": 1}})
+    started = time.monotonic()
+    await gateway.get_user("ada.lovelace@contoso.example")  # takes the only token
+    user = await gateway.get_user("grace.hopper@contoso.example")  # 429, waits Retry-After: 1, succeeds
+    waited = time.monotonic() - started
+    assert user.upn == "grace.hopper@contoso.example"
+    assert [c["status"] for c in graph_sim.calls] == [200, 429, 200]
+    assert waited >= 0.9
+
+
+async def test_a_retry_after_beyond_the_cap_is_not_waited_for(graph_sim: GraphSimulator) -> None:
+    gateway = make_gateway(graph_sim, GRAPH_RETRY_AFTER_CAP_S="2")
+    graph_sim.throttle.enabled = True
+    graph_sim.throttle.configure({"identity": {"capacity": 1, "window_s": 60}})
+    await gateway.get_user("ada.lovelace@contoso.example")
+    started = time.monotonic()
+    with pytest.raises(GraphThrottledError) as info:
+        await gateway.get_user("grace.hopper@contoso.example")
+    assert time.monotonic() - started < 1.5
+    assert info.value.retry_after_s is not None and info.value.retry_after_s > 2
+    assert [c["status"] for c in graph_sim.calls] == [200, 429]
+
+
+async def test_persistent_503_becomes_a_transient_error_after_the_retries(graph_sim: GraphSimulator) -> None:
+    gateway = make_gateway(graph_sim, GRAPH_MAX_RETRIES="1")
+    graph_sim.faults.rate_503 = 1.0
+    with pytest.raises(GraphTransientError) as info:
+        await gateway.get_user("ada.lovelace@contoso.example")
+    assert info.value.status == 503
+    assert [c["status"] for c in graph_sim.calls] == [503, 503]
+
+
+async def test_a_broken_connection_is_transient(graph_sim: GraphSimulator) -> None:
+    gateway = make_gateway(graph_sim, GRAPH_MAX_RETRIES="0")
+    graph_sim.faults.rate_reset = 1.0
+    with pytest.raises(GraphTransientError):
+        await gateway.get_user("ada.lovelace@contoso.example")
+
+
+def test_error_classification() -> None:
+    assert isinstance(classify(403, "Authorization_RequestDenied", "Insufficient privileges"), GraphForbiddenError)
+    assert isinstance(classify(401, "InvalidAuthenticationToken", "expired"), GraphForbiddenError)
+    assert isinstance(classify(504, "GatewayTimeout", ""), GraphTransientError)
+    throttled = classify(429, "TooManyRequests", "", httpx.Headers({"Retry-After": "2.5"}))
+    assert isinstance(throttled, GraphThrottledError) and throttled.retry_after_s == 2.5
+    conflict = classify(400, "badRequest", "The requested authentication method id of [x] matches the user's "
+                        "current default authentication method, and cannot be deleted until the default "
+                        "authentication method is changed")
+    assert isinstance(conflict, DefaultMethodConflictError)
+    assert type(classify(400, "badRequest", "lifetime out of range")) is GraphBadRequestError

@@ -1,0 +1,121 @@
+"""$batch, throttling, faults and the call log of the Graph simulator (raw HTTP)."""
+
+from __future__ import annotations
+
+import httpx
+
+from sandbox.graph import GraphSimulator
+
+V1 = "/v1.0"
+
+
+async def test_batch_answers_each_request_and_logs_them_marked(graph_http: httpx.AsyncClient) -> None:
+    await graph_http.delete("/_sandbox/calls")
+    response = await graph_http.post(f"{V1}/$batch", json={"requests": [
+        {"id": "1", "method": "GET", "url": "/users/ada.lovelace@contoso.example"},
+        {"id": "2", "method": "GET", "url": "/users/nobody@contoso.example"},
+        {"id": "3", "method": "GET", "url": "/users?$top=2"},
+    ]})
+    assert response.status_code == 200
+    statuses = {r["id"]: r["status"] for r in response.json()["responses"]}
+    assert statuses == {"1": 200, "2": 404, "3": 200}
+    third = next(r for r in response.json()["responses"] if r["id"] == "3")
+    assert len(third["body"]["value"]) == 2
+    calls = (await graph_http.get("/_sandbox/calls")).json()["calls"]
+    assert [(c["method"], c["path"], c["status"], c.get("batch", False)) for c in calls] == [
+        ("GET", "/v1.0/users/ada.lovelace@contoso.example", 200, True),
+        ("GET", "/v1.0/users/nobody@contoso.example", 404, True),
+        ("GET", "/v1.0/users", 200, True),
+        ("POST", "/v1.0/$batch", 200, False),
+    ]
+
+
+async def test_a_failed_dependency_is_424(graph_http: httpx.AsyncClient) -> None:
+    response = await graph_http.post(f"{V1}/$batch", json={"requests": [
+        {"id": "a", "method": "GET", "url": "/users/nobody@contoso.example"},
+        {"id": "b", "method": "GET", "url": "/users/ada.lovelace@contoso.example", "dependsOn": ["a"]},
+        {"id": "c", "method": "GET", "url": "/users/grace.hopper@contoso.example", "dependsOn": ["b"]},
+        {"id": "d", "method": "GET", "url": "/users/grace.hopper@contoso.example"},
+    ]})
+    statuses = {r["id"]: r["status"] for r in response.json()["responses"]}
+    assert statuses == {"a": 404, "b": 424, "c": 424, "d": 200}
+
+
+async def test_more_than_twenty_requests_is_a_400(graph_http: httpx.AsyncClient) -> None:
+    requests = [{"id": str(i), "method": "GET", "url": "/users?$top=1"} for i in range(21)]
+    response = await graph_http.post(f"{V1}/$batch", json={"requests": requests})
+    assert response.status_code == 400
+    assert "20" in response.json()["error"]["message"]
+    ok = await graph_http.post(f"{V1}/$batch", json={"requests": requests[:20]})
+    assert ok.status_code == 200 and len(ok.json()["responses"]) == 20
+
+
+async def test_batch_deletes_follow_the_same_rules(graph_http: httpx.AsyncClient) -> None:
+    uid = (await graph_http.get(f"{V1}/users/ada.lovelace@contoso.example")).json()["id"]
+    methods = (await graph_http.get(f"{V1}/users/{uid}/authentication/methods")).json()["value"]
+    auth = next(m for m in methods if "Authenticator" in m["@odata.type"])
+    response = await graph_http.post(f"{V1}/$batch", json={"requests": [
+        {"id": "default", "method": "DELETE", "url": f"/users/{uid}/authentication/microsoftAuthenticatorMethods/"
+                                                      f"{auth['id']}"},
+        {"id": "phone", "method": "DELETE", "url": f"/users/{uid}/authentication/phoneMethods/"
+                                                    "3179e48a-750b-4051-897c-87b9720928f7"},
+    ]})
+    by_id = {r["id"]: r for r in response.json()["responses"]}
+    assert by_id["default"]["status"] == 400 and by_id["default"]["body"]["error"]["code"] == "badRequest"
+    assert by_id["phone"]["status"] == 204
+
+
+async def test_a_drained_bucket_answers_429_with_retry_after(graph_http: httpx.AsyncClient,
+                                                             graph_sim: GraphSimulator) -> None:
+    await graph_http.post("/_sandbox/config", json={"throttle": {"enabled": True, "limits": {
+        "identity": {"capacity": 3, "window_s": 10}}}})
+    statuses = [(await graph_http.get(f"{V1}/users/ada.lovelace@contoso.example")) for _ in range(5)]
+    assert [r.status_code for r in statuses] == [200, 200, 200, 429, 429]
+    throttled = statuses[3]
+    assert throttled.json()["error"]["code"] == "TooManyRequests"
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 4
+
+
+async def test_each_batch_request_is_throttled_on_its_own(graph_http: httpx.AsyncClient) -> None:
+    await graph_http.post("/_sandbox/config", json={"throttle": {"enabled": True, "limits": {
+        "identity": {"capacity": 3, "window_s": 10}}}})
+    requests = [{"id": str(i), "method": "GET", "url": "/users/ada.lovelace@contoso.example"} for i in range(4)]
+    response = await graph_http.post(f"{V1}/$batch", json={"requests": requests})
+    assert response.status_code == 200
+    inner = {r["id"]: r for r in response.json()["responses"]}
+    assert [inner[str(i)]["status"] for i in range(4)] == [200, 200, 200, 429]
+    assert "Retry-After" in inner["3"]["headers"]
+
+
+async def test_protection_and_conditional_access_allow_one_request_a_second_without_retry_after(
+        graph_http: httpx.AsyncClient) -> None:
+    await graph_http.post("/_sandbox/config", json={"throttle": {"enabled": True}})
+    first = await graph_http.get(f"{V1}/identity/conditionalAccess/policies")
+    second = await graph_http.get(f"{V1}/identityProtection/riskDetections")
+    assert first.status_code == 200
+    assert second.status_code == 429
+    assert "Retry-After" not in second.headers
+
+
+async def test_reports_allow_five_requests_per_ten_seconds(graph_http: httpx.AsyncClient) -> None:
+    await graph_http.post("/_sandbox/config", json={"throttle": {"enabled": True}})
+    codes = [(await graph_http.get(f"{V1}/auditLogs/directoryAudits")).status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+
+
+async def test_injected_faults(graph_http: httpx.AsyncClient) -> None:
+    await graph_http.post("/_sandbox/config", json={"faults": {"rate_503": 1.0}})
+    response = await graph_http.get(f"{V1}/users/ada.lovelace@contoso.example")
+    assert response.status_code == 503
+    await graph_http.post("/_sandbox/config", json={"faults": {"rate_503": 0.0, "rate_429": 1.0}})
+    response = await graph_http.get(f"{V1}/users/ada.lovelace@contoso.example")
+    assert response.status_code == 429 and response.headers["Retry-After"] == "1"
+    await graph_http.post("/_sandbox/config", json={"faults": {"rate_429": 0.0}})
+    assert (await graph_http.get(f"{V1}/users/ada.lovelace@contoso.example")).status_code == 200
+
+
+async def test_the_call_log_clears(graph_http: httpx.AsyncClient) -> None:
+    await graph_http.get(f"{V1}/users")
+    assert (await graph_http.get("/_sandbox/calls")).json()["calls"]
+    assert (await graph_http.delete("/_sandbox/calls")).status_code == 204
+    assert (await graph_http.get("/_sandbox/calls")).json() == {"calls": []}
