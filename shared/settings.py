@@ -36,9 +36,52 @@ class Settings(BaseSettings):
     graph_max_retries: int = Field(default=3, ge=0, le=10, alias="GRAPH_MAX_RETRIES")
     graph_retry_after_cap_s: float = Field(default=30.0, gt=0, le=180, alias="GRAPH_RETRY_AFTER_CAP_S")
 
+    # ServiceNow: the webhook's shared secret and the Table API the worker verifies tickets with.
+    servicenow_webhook_secret: SecretStr = Field(default=SecretStr(""), alias="SERVICENOW_WEBHOOK_SECRET")
+    servicenow_instance_url: str = Field(default="", alias="SERVICENOW_INSTANCE_URL")
+    servicenow_username: str = Field(default="", alias="SERVICENOW_USERNAME")
+    servicenow_password: SecretStr = Field(default=SecretStr(""), alias="SERVICENOW_PASSWORD")
+    servicenow_accepted_approvals: str = Field(default="approved", alias="SERVICENOW_ACCEPTED_APPROVALS")
+    servicenow_success_state: str = Field(default="", alias="SERVICENOW_SUCCESS_STATE")
+    webhook_max_skew_s: int = Field(default=300, ge=30, le=3600, alias="WEBHOOK_MAX_SKEW_S")
+
+    # Guardrails.
+    break_glass_upns: str = Field(default="", alias="BREAK_GLASS_UPNS")
+    break_glass_group: str = Field(default="", alias="BREAK_GLASS_GROUP")
+    privileged_roles: str = Field(default="*", alias="PRIVILEGED_ROLES")
+    privileged_approval_field: str = Field(default="u_mfa_privileged_approval", alias="PRIVILEGED_APPROVAL_FIELD")
+    resets_per_hour_limit: int = Field(default=20, ge=1, le=10_000, alias="RESETS_PER_HOUR_LIMIT")
+    allow_guest_reset: bool = Field(default=False, alias="ALLOW_GUEST_RESET")
+    allow_disabled_reset: bool = Field(default=False, alias="ALLOW_DISABLED_RESET")
+
+    # What a reset does after removing the methods, unless the ticket says otherwise.
+    default_revoke_sessions: bool = Field(default=True, alias="DEFAULT_REVOKE_SESSIONS")
+    default_issue_tap: bool = Field(default=True, alias="DEFAULT_ISSUE_TAP")
+    tap_lifetime_minutes: int = Field(default=0, ge=0, le=43200, alias="TAP_LIFETIME_MINUTES")
+    tap_usable_once: bool = Field(default=True, alias="TAP_USABLE_ONCE")
+    tap_drop_key: SecretStr = Field(default=SecretStr(""), alias="TAP_DROP_KEY")
+
+    # Service Bus: the reset queue (its dead-letter queue is '<queue>/$deadletterqueue').
+    reset_queue: str = Field(default="mfaops-reset", alias="RESET_QUEUE")
+    servicebus_namespace: str = Field(default="", alias="ServiceBusConnection__fullyQualifiedNamespace")
+    queue_max_deliveries: int = Field(default=5, ge=1, le=100, alias="QUEUE_MAX_DELIVERIES")
+
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
-    @field_validator("table_service_url", "graph_base_url")
+    @property
+    def break_glass_upn_set(self) -> frozenset[str]:
+        return frozenset(u.strip().lower() for u in self.break_glass_upns.split(",") if u.strip())
+
+    @property
+    def accepted_approvals(self) -> frozenset[str]:
+        return frozenset(a.strip().lower() for a in self.servicenow_accepted_approvals.split(",") if a.strip())
+
+    @property
+    def privileged_role_set(self) -> frozenset[str]:
+        """Role names or template ids that make a user privileged; '*' means any directory role."""
+        return frozenset(r.strip().lower() for r in self.privileged_roles.split(",") if r.strip())
+
+    @field_validator("table_service_url", "graph_base_url", "servicenow_instance_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         # httpx joins base and path with a slash of its own; a trailing one gives '//users'.

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -198,7 +198,7 @@ class GraphSimulator:
                 reply = self.error(424, "FailedDependency", "Failed dependency.")
             else:
                 url = urlsplit(str(item.get("url", "")))
-                path = "/" + url.path.lstrip("/")
+                path = "/" + unquote(url.path).lstrip("/")
                 reply = self.guarded(str(item.get("method", "GET")).upper(), version, path,
                                      dict(parse_qsl(url.query)), item.get("body"), base_url, batch=True)
             status_by_id[rid] = reply.status

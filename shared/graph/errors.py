@@ -31,14 +31,17 @@ def _header(headers: Any, name: str) -> str:
     return ""
 
 
-def classify(status: int, code: str, message: str, headers: Any = None) -> GraphError:
-    """The mfaops error for a Graph error response (also used for the inner responses of a $batch)."""
+def classify(status: int, code: str, message: str, headers: Any = None, *, what: str = "") -> GraphError:
+    """The mfaops error for a Graph error response (also used for the inner responses of a $batch).
+    ``message`` is Graph's own (the rules read it); ``what`` says what mfaops was doing."""
     request_id = _header(headers, "request-id")
     kwargs: dict[str, Any] = {"status": status, "code": code, "request_id": request_id}
     text = message or f"Graph answered {status}"
+    text = f"{what}: {text}" if what else text
     if status == 404:
         return GraphNotFoundError(text, **kwargs)
-    if status == 400 and code.lower() == "badrequest" and "default" in text.lower() and "method" in text.lower():
+    lowered = message.lower()
+    if status == 400 and code.lower() == "badrequest" and "default" in lowered and "method" in lowered:
         return DefaultMethodConflictError(text, **kwargs)
     if status in (401, 403):
         return GraphForbiddenError(text, **kwargs)
@@ -60,6 +63,6 @@ async def graph_errors(what: str) -> AsyncIterator[None]:
         code = str(getattr(error, "code", "") or "")
         message = str(getattr(error, "message", "") or exc.message or "")
         status = int(exc.response_status_code or 0)
-        raise classify(status, code, f"{what}: {message}" if message else what, exc.response_headers) from exc
+        raise classify(status, code, message, exc.response_headers, what=what) from exc
     except (httpx.TransportError, ConnectionError) as exc:
         raise GraphTransientError(f"{what}: {type(exc).__name__}") from exc

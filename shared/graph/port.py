@@ -88,6 +88,16 @@ class DeleteOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class UserSnapshot:
+    """Everything a reset needs to know about a user, read in one round trip."""
+
+    user: DirectoryUser
+    memberships: Memberships
+    methods: list[AuthMethod]
+    default_method: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     items: list[dict[str, Any]]
     next_link: str | None = None
@@ -127,8 +137,17 @@ class GraphGateway(abc.ABC):
         """Delete one method (DefaultMethodConflictError while it is the default and others remain)."""
 
     @abc.abstractmethod
-    async def delete_methods(self, user_id: str, methods: list[AuthMethod]) -> list[DeleteOutcome]:
-        """Delete several methods in as few round trips as Graph allows; one outcome per method."""
+    async def delete_methods(self, user_id: str, waves: list[list[AuthMethod]]) -> list[DeleteOutcome]:
+        """Delete methods in as few round trips as Graph allows; one outcome per method, in order. Each wave
+        starts only once the previous one is done (``dependsOn`` inside a ``$batch``)."""
+
+    @abc.abstractmethod
+    async def snapshot(self, key: str) -> UserSnapshot:
+        """User, memberships, methods and default method by object id or UPN (GraphNotFoundError if none)."""
+
+    @abc.abstractmethod
+    async def set_default_method(self, user_id: str, method: str) -> None:
+        """Change userPreferredMethodForSecondaryAuthentication (beta signInPreferences)."""
 
     @abc.abstractmethod
     async def create_tap(self, user_id: str, *, lifetime_minutes: int | None, usable_once: bool) -> IssuedTap:

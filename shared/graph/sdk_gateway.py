@@ -7,11 +7,12 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
 
-from shared.errors import GraphThrottledError
+from shared.errors import DefaultMethodConflictError, GraphThrottledError, GraphTransientError
 from shared.graph.errors import classify, graph_errors
 from shared.graph.port import (
     AuthMethod,
@@ -23,6 +24,7 @@ from shared.graph.port import (
     Page,
     TapPolicy,
     TapValue,
+    UserSnapshot,
 )
 
 if TYPE_CHECKING:
@@ -138,31 +140,60 @@ class SdkGraphGateway(GraphGateway):
         async with graph_errors(f"delete {method.type} method {method.id}"):
             await self._raw(Method.DELETE, self._v1 + self._method_url(user_id, method))
 
-    async def delete_methods(self, user_id: str, methods: list[AuthMethod]) -> list[DeleteOutcome]:
+    async def delete_methods(self, user_id: str, waves: list[list[AuthMethod]]) -> list[DeleteOutcome]:
         outcomes: dict[str, DeleteOutcome] = {}
-        pending = list(methods)
+        pending = [list(w) for w in waves if w]
         for attempt in range(self._max_retries + 1):
-            throttled: list[tuple[AuthMethod, DeleteOutcome]] = []
-            for start in range(0, len(pending), BATCH_LIMIT):
-                chunk = pending[start:start + BATCH_LIMIT]
-                for method, outcome in zip(chunk, await self._batch_delete(user_id, chunk), strict=True):
-                    outcomes[method.id] = outcome
-                    if isinstance(outcome.error, GraphThrottledError):
-                        throttled.append((method, outcome))
-            if not throttled or attempt == self._max_retries:
+            again: set[str] = set()
+            wait = 0.0
+            results = await self._delete_round(user_id, pending)
+            progress = any(o.error is None for _, o in results)
+            for method, outcome in results:
+                outcomes[method.id] = outcome
+                error = outcome.error
+                if isinstance(error, GraphThrottledError):
+                    again.add(method.id)
+                    wait = max(wait, error.retry_after_s or 1.0)
+                elif isinstance(error, GraphTransientError) or (
+                        progress and isinstance(error, DefaultMethodConflictError)):
+                    # 424 (a dependency failed), a 5xx, or the default conflict after others went: retry. A
+                    # conflict in a round that removed nothing would only conflict again.
+                    again.add(method.id)
+            pending = [[m for m in wave if m.id in again] for wave in pending]
+            pending = [w for w in pending if w]
+            if not pending or attempt == self._max_retries or wait > self._cap:
                 break
             # The SDK does not retry inside a batch: wait as the throttled responses ask, then resend them.
-            wait = max((o.error.retry_after_s or 1.0) for _, o in throttled  # type: ignore[union-attr]
-                       ) if throttled else 0.0
-            if wait > self._cap:
-                break
             await asyncio.sleep(wait)
-            pending = [m for m, _ in throttled]
-        return [outcomes[m.id] for m in methods]
+        return [outcomes[m.id] for wave in waves for m in wave]
 
-    async def _batch_delete(self, user_id: str, chunk: list[AuthMethod]) -> list[DeleteOutcome]:
-        requests = [{"id": str(i), "method": "DELETE", "url": self._method_url(user_id, m)}
-                    for i, m in enumerate(chunk)]
+    async def _delete_round(self, user_id: str, waves: list[list[AuthMethod]]
+                            ) -> list[tuple[AuthMethod, DeleteOutcome]]:
+        flat = [m for wave in waves for m in wave]
+        if len(flat) <= BATCH_LIMIT:
+            return list(zip(flat, await self._batch_delete(user_id, waves), strict=True))
+        results: list[tuple[AuthMethod, DeleteOutcome]] = []
+        for wave in waves:  # too many for one batch: one batch per wave, in order
+            for start in range(0, len(wave), BATCH_LIMIT):
+                chunk = wave[start:start + BATCH_LIMIT]
+                results.extend(zip(chunk, await self._batch_delete(user_id, [chunk]), strict=True))
+        return results
+
+    async def _batch_delete(self, user_id: str, waves: list[list[AuthMethod]]) -> list[DeleteOutcome]:
+        requests: list[dict[str, Any]] = []
+        previous: list[str] = []
+        chunk: list[AuthMethod] = []
+        for wave in waves:
+            ids = []
+            for method in wave:
+                rid = str(len(requests))
+                request: dict[str, Any] = {"id": rid, "method": "DELETE", "url": self._method_url(user_id, method)}
+                if previous:
+                    request["dependsOn"] = previous
+                requests.append(request)
+                chunk.append(method)
+                ids.append(rid)
+            previous = ids
         async with graph_errors(f"batch delete {len(chunk)} methods of {user_id}"):
             answer = await self._raw(Method.POST, f"{self._v1}/$batch", {"requests": requests})
         by_id = {r["id"]: r for r in (answer or {}).get("responses", [])}
@@ -174,10 +205,68 @@ class SdkGraphGateway(GraphGateway):
                 outcomes.append(DeleteOutcome(method))
                 continue
             error = (item.get("body") or {}).get("error", {})
-            outcomes.append(DeleteOutcome(method, classify(status, error.get("code", ""),
-                                                           f"delete {method.type} method {method.id}: "
-                                                           f"{error.get('message', '')}", item.get("headers"))))
+            outcomes.append(DeleteOutcome(method, classify(status, error.get("code", ""), error.get("message", ""),
+                                                           item.get("headers"),
+                                                           what=f"delete {method.type} method {method.id}")))
         return outcomes
+
+    async def snapshot(self, key: str) -> UserSnapshot:
+        user_path = f"/users/{quote(key, safe='@')}"
+        requests = [
+            {"id": "user", "method": "GET",
+             "url": f"{user_path}?$select=id,userPrincipalName,displayName,accountEnabled,userType"},
+            {"id": "memberOf", "method": "GET", "url": f"{user_path}/transitiveMemberOf"},
+            {"id": "methods", "method": "GET", "url": f"{user_path}/authentication/methods"},
+            {"id": "preferences", "method": "GET", "url": f"{user_path}/authentication/signInPreferences"},
+        ]
+        answers: dict[str, dict[str, Any]] = {}
+        for attempt in range(self._max_retries + 1):
+            todo = [r for r in requests if r["id"] not in answers]
+            # signInPreferences is beta-only and a $batch serves one version, so the snapshot reads beta.
+            async with graph_errors(f"read user {key}"):
+                answer = await self._raw(Method.POST, f"{self._beta}/$batch", {"requests": todo})
+            wait = 0.0
+            for item in (answer or {}).get("responses", []):
+                status = int(item.get("status", 500))
+                if status < 300:
+                    answers[item["id"]] = item.get("body") or {}
+                    continue
+                error = (item.get("body") or {}).get("error", {})
+                failure = classify(status, error.get("code", ""), error.get("message", ""), item.get("headers"),
+                                   what=f"read {item['id']} of {key}")
+                if not isinstance(failure, GraphThrottledError | GraphTransientError) or attempt == self._max_retries:
+                    raise failure
+                retry_after = failure.retry_after_s if isinstance(failure, GraphThrottledError) else None
+                wait = max(wait, retry_after or 1.0)
+            if len(answers) == len(requests):
+                break
+            if wait > self._cap:
+                raise GraphThrottledError(f"read user {key}: throttled", retry_after_s=wait, status=429)
+            await asyncio.sleep(wait)
+        body = answers["user"]
+        user = DirectoryUser(id=body["id"], upn=body.get("userPrincipalName") or "",
+                             display_name=body.get("displayName") or "", enabled=body.get("accountEnabled") is not False,
+                             user_type=body.get("userType") or "Member")
+        groups: dict[str, str] = {}
+        roles: dict[str, str] = {}
+        for obj in answers["memberOf"].get("value", []):
+            if obj.get("@odata.type", "").endswith(".group"):
+                groups[obj["id"]] = obj.get("displayName") or ""
+            elif obj.get("@odata.type", "").endswith(".directoryRole"):
+                roles[obj.get("roleTemplateId") or obj["id"]] = obj.get("displayName") or ""
+        methods = [_method_from_json(m) for m in answers["methods"].get("value", [])]
+        default = answers["preferences"].get("userPreferredMethodForSecondaryAuthentication")
+        return UserSnapshot(
+            user=user,
+            memberships=Memberships(group_ids=frozenset(groups), group_names=frozenset(groups.values()),
+                                    role_names=frozenset(roles.values()), role_template_ids=frozenset(roles)),
+            methods=[m for m in methods if m.type != "password"],
+            default_method=str(default) if default and default != "none" else None)
+
+    async def set_default_method(self, user_id: str, method: str) -> None:
+        async with graph_errors(f"set the default method of {user_id} to {method}"):
+            await self._raw(Method.PATCH, f"{self._beta}/users/{user_id}/authentication/signInPreferences",
+                            {"userPreferredMethodForSecondaryAuthentication": method})
 
     # -- TAP and sessions -----------------------------------------------------------------------------
     async def create_tap(self, user_id: str, *, lifetime_minutes: int | None, usable_once: bool) -> IssuedTap:
@@ -256,6 +345,14 @@ class SdkGraphGateway(GraphGateway):
                 events.extend(_to_json(e) for e in page.value or [])
                 page = await builder.with_url(page.odata_next_link).get() if page.odata_next_link else None
         return sorted(events, key=lambda e: str(e.get("activityDateTime", "")))
+
+
+def _method_from_json(item: dict[str, Any]) -> AuthMethod:
+    kind = _TYPES.get(str(item.get("@odata.type", "")).rsplit(".", 1)[-1], "unknown")
+    created = item.get("createdDateTime")
+    return AuthMethod(type=kind, id=str(item.get("id", "")),
+                      label=str(item.get("phoneType") or item.get("displayName") or ""),
+                      created=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None)
 
 
 def _to_json(model: Any) -> dict[str, Any]:

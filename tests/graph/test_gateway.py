@@ -65,26 +65,73 @@ async def test_a_default_method_conflict_is_typed(gateway: SdkGraphGateway) -> N
     assert info.value.status == 400 and info.value.code == "badRequest"
 
 
-async def test_batch_deletes_report_per_method_and_count_404_as_removed(gateway: SdkGraphGateway,
-                                                                        graph_sim: GraphSimulator) -> None:
+async def test_a_default_conflict_in_a_batch_is_retried_once_the_rest_is_gone(
+        gateway: SdkGraphGateway, graph_sim: GraphSimulator) -> None:
     user = await gateway.get_user("ada.lovelace@contoso.example")
     methods = sorted(await gateway.list_methods(user.id), key=lambda m: m.type != "microsoftAuthenticator")
     ghost = AuthMethod(type="fido2", id="already-gone")
-    outcomes = await gateway.delete_methods(user.id, [*methods, ghost])  # the default first: refused
+    outcomes = await gateway.delete_methods(user.id, [[*methods, ghost]])  # the default first: refused, retried
     by_type = {o.method.type: o for o in outcomes}
-    assert isinstance(by_type["microsoftAuthenticator"].error, DefaultMethodConflictError)
-    assert not by_type["microsoftAuthenticator"].removed
+    assert by_type["microsoftAuthenticator"].removed and by_type["microsoftAuthenticator"].error is None
     assert by_type["phone"].removed and by_type["phone"].error is None
     assert by_type["fido2"].removed and isinstance(by_type["fido2"].error, GraphNotFoundError)
-    posts = [c for c in graph_sim.calls if c["path"] == "/v1.0/$batch"]
-    assert len(posts) == 1
+    deletes = [(c["path"].rsplit("/", 2)[-2], c["status"]) for c in graph_sim.calls if c["method"] == "DELETE"]
+    assert deletes == [("microsoftAuthenticatorMethods", 400), ("phoneMethods", 204), ("fido2Methods", 404),
+                       ("microsoftAuthenticatorMethods", 204)]
+    assert len([c for c in graph_sim.calls if c["path"] == "/v1.0/$batch"]) == 2
+    assert await gateway.list_methods(user.id) == []
+
+
+async def test_waves_delete_the_default_last_in_one_batch(gateway: SdkGraphGateway,
+                                                          graph_sim: GraphSimulator) -> None:
+    user = await gateway.get_user("ada.lovelace@contoso.example")
+    methods = await gateway.list_methods(user.id)
+    default = [m for m in methods if m.type == "microsoftAuthenticator"]
+    rest = [m for m in methods if m.type != "microsoftAuthenticator"]
+    outcomes = await gateway.delete_methods(user.id, [default, rest][::-1])
+    assert all(o.removed and o.error is None for o in outcomes)
+    assert len([c for c in graph_sim.calls if c["path"] == "/v1.0/$batch"]) == 1
+
+
+async def test_a_failed_wave_blocks_the_next_which_is_retried_alone(
+        gateway: SdkGraphGateway, graph_sim: GraphSimulator) -> None:
+    user = await gateway.get_user("ken.thompson@contoso.example")  # default voiceAlternateMobile, mobile too
+    methods = {m.label: m for m in await gateway.list_methods(user.id)}
+    outcomes = await gateway.delete_methods(user.id, [[methods["mobile"]], [methods["alternateMobile"]]])
+    assert [o.removed for o in outcomes] == [False, False]
+    assert isinstance(outcomes[0].error, GraphBadRequestError)
+    # Round 1: 424 (failed dependency); round 2 alone: the default conflict, since mobile is still there.
+    assert isinstance(outcomes[1].error, DefaultMethodConflictError)
+    assert len([c for c in graph_sim.calls if c["path"] == "/v1.0/$batch"]) == 2
+
+
+async def test_a_snapshot_reads_user_roles_methods_and_default_in_one_round_trip(
+        gateway: SdkGraphGateway, graph_sim: GraphSimulator) -> None:
+    snap = await gateway.snapshot("partner_fabrikam.example#EXT#@contoso.example")
+    assert snap.user.user_type == "Guest" and snap.default_method == "sms"
+    assert [m.label for m in snap.methods] == ["mobile"]
+    admin = await gateway.snapshot("alan.turing@contoso.example")
+    assert admin.memberships.role_names == {"Privileged Authentication Administrator"}
+    assert {m.type for m in admin.methods} == {"microsoftAuthenticator", "fido2"}
+    outer = [c for c in graph_sim.calls if not c.get("batch")]
+    assert [c["path"] for c in outer] == ["/beta/$batch", "/beta/$batch"]
+    with pytest.raises(GraphNotFoundError):
+        await gateway.snapshot("nobody@contoso.example")
+
+
+async def test_the_default_method_can_be_changed(gateway: SdkGraphGateway) -> None:
+    user = await gateway.get_user("ken.thompson@contoso.example")
+    await gateway.set_default_method(user.id, "voiceMobile")
+    assert await gateway.default_method(user.id) == "voiceMobile"
+    with pytest.raises(GraphBadRequestError):
+        await gateway.set_default_method(user.id, "push")
 
 
 async def test_more_than_twenty_deletes_are_split_into_batches(gateway: SdkGraphGateway,
                                                                graph_sim: GraphSimulator) -> None:
     user = await gateway.get_user("no.methods@contoso.example")
     ghosts = [AuthMethod(type="fido2", id=f"gone-{i}") for i in range(45)]
-    outcomes = await gateway.delete_methods(user.id, ghosts)
+    outcomes = await gateway.delete_methods(user.id, [ghosts])
     assert [o.method.id for o in outcomes] == [g.id for g in ghosts]
     assert all(o.removed for o in outcomes)
     assert len([c for c in graph_sim.calls if c["path"] == "/v1.0/$batch"]) == 3

@@ -119,3 +119,13 @@ async def test_the_call_log_clears(graph_http: httpx.AsyncClient) -> None:
     assert (await graph_http.get("/_sandbox/calls")).json()["calls"]
     assert (await graph_http.delete("/_sandbox/calls")).status_code == 204
     assert (await graph_http.get("/_sandbox/calls")).json() == {"calls": []}
+
+
+async def test_configured_latency_delays_every_request(graph_http: httpx.AsyncClient) -> None:
+    import time
+
+    await graph_http.post("/_sandbox/config", json={"latency_ms": 120})
+    started = time.monotonic()
+    await graph_http.get(f"{V1}/users/ada.lovelace@contoso.example")
+    assert time.monotonic() - started >= 0.12
+    await graph_http.post("/_sandbox/config", json={"latency_ms": 0})

@@ -1,0 +1,1 @@
+"""IT service management: the ticket port and its ServiceNow adapter."""

@@ -1,0 +1,16 @@
+"""function_app must import light: no Graph SDK, no storage or Service Bus client at import time."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("msgraph", "kiota_http", "azure.data.tables", "azure.servicebus", "azure.identity", "cryptography")
+
+
+def test_importing_function_app_loads_no_sdk_client() -> None:
+    code = ("import sys, json, function_app; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith(%r))))" % (HEAVY,))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
