@@ -1,11 +1,14 @@
 """A local Functions host: serves ``function_app.app``'s functions as Azure would, without Core Tools.
 
-HTTP triggers become routes under ``/api`` (function keys are not enforced, as with ``func start``).
+HTTP triggers become routes under ``/api`` (function keys are not enforced, as with ``func start``);
+Service Bus triggers are fed from the in-process queue (``sandbox.queue``), the dead-letter queue included.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
+from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
@@ -15,11 +18,30 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from shared.queue.port import QueueMessage
+
+
+_INDEX: dict[int, list[Any]] = {}
+
+
+def functions_of(app: func.FunctionApp) -> list[Any]:
+    """The app's functions, indexed once: FunctionApp.get_functions() refuses to run twice on one app."""
+    if id(app) not in _INDEX:
+        _INDEX[id(app)] = list(app.get_functions())
+    return _INDEX[id(app)]
+
+
+def user_function(app: func.FunctionApp, name: str) -> Any:
+    for fn in functions_of(app):
+        if fn.get_function_name() == name:
+            return fn.get_user_function()
+    raise KeyError(name)
+
 
 def http_functions(app: func.FunctionApp) -> list[tuple[str, list[str], Any]]:
     """(route template, methods, user function) for every HTTP-triggered function of the app."""
     found = []
-    for fn in app.get_functions():
+    for fn in functions_of(app):
         trigger = fn.get_trigger()
         if not isinstance(trigger, HttpTrigger):
             continue
@@ -49,6 +71,30 @@ def _endpoint(user_function: Any) -> Any:
                         media_type=resp.mimetype)
 
     return endpoint
+
+
+def queue_functions(app: func.FunctionApp, resolve: Callable[[str], str]) -> dict[str, Any]:
+    """Service Bus triggered functions by resolved queue name ('%RESET_QUEUE%' -> 'mfaops-reset')."""
+    found: dict[str, Any] = {}
+    for fn in functions_of(app):
+        trigger = fn.get_trigger()
+        if trigger is None or trigger.get_binding_name() != "serviceBusTrigger":
+            continue
+        name = re.sub(r"%([^%]+)%", lambda m: resolve(m.group(1)), str(getattr(trigger, "queue_name", "")))
+        found[name] = fn.get_user_function()
+    return found
+
+
+def to_function_message(message: QueueMessage) -> func.ServiceBusMessage:
+    return func.ServiceBusMessage(body=message.body, message_id=message.message_id, session_id=message.session_id,
+                                  correlation_id=message.correlation_id, delivery_count=message.delivery_count,
+                                  application_properties={}, user_properties={}, content_type="application/json")
+
+
+async def call_queue_function(user_function: Any, message: QueueMessage) -> None:
+    result = user_function(to_function_message(message))
+    if inspect.isawaitable(result):
+        await result
 
 
 def build_api(app: func.FunctionApp) -> Starlette:

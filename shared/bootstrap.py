@@ -16,15 +16,30 @@ if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
     from azure.data.tables.aio import TableServiceClient
 
+    from shared.alerts import Alerts
     from shared.graph.port import GraphGateway
+    from shared.itsm.port import TicketSystem
     from shared.jobs.table_store import TableJobStore
+    from shared.queue.port import JobQueue
+    from shared.reset.service import ResetService
+    from shared.tapdrop import TapDrop
 
 
 class Container:
-    def __init__(self, settings: Settings, *, graph_transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: Settings, *, graph_transport: httpx.AsyncBaseTransport | None = None,
+                 servicenow_transport: httpx.AsyncBaseTransport | None = None, queue: JobQueue | None = None,
+                 alerts: Alerts | None = None) -> None:
         self.settings = settings
-        # Tests route Graph to the in-process simulator; in Azure this stays None (real HTTPS).
+        # Tests route Graph and ServiceNow to in-process simulators, and the local host brings its own queue;
+        # in Azure these stay None (real HTTPS, Service Bus, alert logs).
         self.graph_transport = graph_transport
+        self.servicenow_transport = servicenow_transport
+        self._queue = queue
+        self._alerts = alerts
+        self._tickets: TicketSystem | None = None
+        self._servicenow_http: httpx.AsyncClient | None = None
+        self._tap_drop: TapDrop | None = None
+        self._reset: ResetService | None = None
         self._tables: TableServiceClient | None = None
         self._jobs: TableJobStore | None = None
         self._credential: AsyncTokenCredential | None = None
@@ -73,7 +88,63 @@ class Container:
                                           max_retries=settings.graph_max_retries)
         return self._graph
 
+    def tickets(self) -> TicketSystem:
+        if self._tickets is None:
+            import httpx
+
+            from shared.itsm.servicenow import ServiceNowTickets
+
+            settings = self.settings
+            if not settings.servicenow_instance_url:
+                raise ConfigurationError("SERVICENOW_INSTANCE_URL must be set")
+            self._servicenow_http = httpx.AsyncClient(transport=self.servicenow_transport, timeout=30.0)
+            self._tickets = ServiceNowTickets(
+                self._servicenow_http, settings.servicenow_instance_url, settings.servicenow_username,
+                settings.servicenow_password.get_secret_value(), privileged_field=settings.privileged_approval_field,
+                retry_after_cap_s=settings.graph_retry_after_cap_s)
+        return self._tickets
+
+    def queue(self) -> JobQueue:
+        if self._queue is None:
+            from shared.queue.servicebus import ServiceBusJobQueue
+
+            if not self.settings.servicebus_namespace:
+                raise ConfigurationError("ServiceBusConnection__fullyQualifiedNamespace must be set")
+            self._queue = ServiceBusJobQueue(self.settings.servicebus_namespace, self.settings.reset_queue,
+                                             self.credential())
+        return self._queue
+
+    def alerts(self) -> Alerts:
+        if self._alerts is None:
+            from shared.alerts import LogAlerts
+
+            self._alerts = LogAlerts()
+        return self._alerts
+
+    def tap_drop(self) -> TapDrop:
+        if self._tap_drop is None:
+            from shared.tapdrop import TapDrop
+
+            self._tap_drop = TapDrop(self.table_service(), self.settings.jobs_table,
+                                     self.settings.tap_drop_key.get_secret_value())
+        return self._tap_drop
+
+    def reset_service(self) -> ResetService:
+        if self._reset is None:
+            from shared.reset.service import ResetService
+
+            self._reset = ResetService(settings=self.settings, jobs=self.job_store(), graph=self.graph(),
+                                       tickets=self.tickets(), queue=self.queue(), tap_drop=self.tap_drop(),
+                                       alerts=self.alerts())
+        return self._reset
+
     async def close(self) -> None:
+        if self._servicenow_http is not None:
+            await self._servicenow_http.aclose()
+            self._servicenow_http = None
+            self._tickets = None
+        self._reset = None
+        self._tap_drop = None
         if self._tables is not None:
             await self._tables.close()
             self._tables = None

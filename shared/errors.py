@@ -68,3 +68,11 @@ class GraphThrottledError(GraphError):
 
 class GraphTransientError(GraphError):
     """5xx or a broken connection: worth retrying later (the queue redelivers)."""
+
+
+class TapNotFoundError(MfaopsError):
+    """The job issued no Temporary Access Pass."""
+
+
+class TapGoneError(MfaopsError):
+    """The Temporary Access Pass was retrieved already, or has expired (HTTP 410)."""

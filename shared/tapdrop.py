@@ -18,19 +18,11 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableServiceClient
 
-from shared.errors import ConfigurationError, MfaopsError
+from shared.errors import ConfigurationError, TapGoneError, TapNotFoundError
 from shared.graph.port import IssuedTap, TapValue
 from shared.tablekeys import table_key
 
 _ROW = "tapdrop"
-
-
-class TapNotFoundError(MfaopsError):
-    pass
-
-
-class TapGoneError(MfaopsError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)

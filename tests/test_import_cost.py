@@ -11,6 +11,6 @@ HEAVY = ("msgraph", "kiota_http", "azure.data.tables", "azure.servicebus", "azur
 
 def test_importing_function_app_loads_no_sdk_client() -> None:
     code = ("import sys, json, function_app; "
-            "print(json.dumps(sorted(m for m in sys.modules if m.startswith(%r))))" % (HEAVY,))
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith({!r}))))".format(HEAVY))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

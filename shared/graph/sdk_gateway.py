@@ -245,7 +245,8 @@ class SdkGraphGateway(GraphGateway):
             await asyncio.sleep(wait)
         body = answers["user"]
         user = DirectoryUser(id=body["id"], upn=body.get("userPrincipalName") or "",
-                             display_name=body.get("displayName") or "", enabled=body.get("accountEnabled") is not False,
+                             display_name=body.get("displayName") or "",
+                             enabled=body.get("accountEnabled") is not False,
                              user_type=body.get("userType") or "Member")
         groups: dict[str, str] = {}
         roles: dict[str, str] = {}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from datetime import datetime
 
 from shared.errors import JobNotFoundError
 from shared.jobs.model import Job, JobState, job_id_for_key
 
-JobChange = Callable[[Job], None]
+JobChange = Callable[[Job], object]
 
 
 class JobStore(abc.ABC):
@@ -34,6 +35,14 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     async def list_by_state(self, state: JobState, limit: int = 100) -> list[Job]:
         """Jobs in ``state``, newest first."""
+
+    @abc.abstractmethod
+    async def admit(self, job_id: str, at: datetime) -> None:
+        """Count a reset against the blast-radius limit (once per job)."""
+
+    @abc.abstractmethod
+    async def admissions_since(self, since: datetime) -> int:
+        """How many resets were admitted at or after ``since``."""
 
     async def find_by_key(self, idempotency_key: str) -> Job | None:
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -123,6 +123,24 @@ class TableJobStore(JobStore):
                 break
         return list(await asyncio.gather(*(self.get(i) for i in ids)))
 
+    async def admit(self, job_id: str, at: datetime) -> None:
+        # Admissions live in the jobs table, one partition per hour, so the rolling-hour count reads two
+        # small partitions. Two workers admitting at the same instant may both pass the limit by one:
+        # the limit is a brake on runaway automation, not an exact quota.
+        await self.ensure_tables()
+        await self._jobs().upsert_entity({"PartitionKey": _hour(at), "RowKey": table_key(job_id), "At": at})
+
+    async def admissions_since(self, since: datetime) -> int:
+        await self.ensure_tables()
+        count = 0
+        hours = {_hour(since), _hour(since + timedelta(hours=1)), _hour(since + timedelta(hours=2))}
+        for partition in sorted(hours):
+            entities = self._jobs().query_entities("PartitionKey eq @pk and At ge @since",
+                                                   parameters={"pk": partition, "since": since}, select=["At"])
+            async for _ in entities:
+                count += 1
+        return count
+
     async def list_by_state(self, state: JobState, limit: int = 100) -> list[Job]:
         await self.ensure_tables()
         found: list[Job] = []
@@ -132,6 +150,10 @@ class TableJobStore(JobStore):
             found.append(_from_entity(entity))
         found.sort(key=lambda j: j.created_at, reverse=True)
         return found[:limit]
+
+
+def _hour(at: datetime) -> str:
+    return "admissions-" + at.astimezone(UTC).strftime("%Y%m%d%H")
 
 
 def _steps_json(steps: list[Step]) -> str:

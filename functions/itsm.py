@@ -1,0 +1,49 @@
+"""ServiceNow's door: ``POST /api/itsm/servicenow`` (signed webhook) -> a queued reset job."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import azure.functions as func
+
+from functions.http import json_response, problem
+from shared.bootstrap import container
+from shared.jobs.view import job_view
+from shared.queue.port import QueueUnavailableError
+from shared.reset.request import MAX_BODY_BYTES, RequestError, parse_request
+from shared.reset.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+
+bp = func.Blueprint()
+log = logging.getLogger("mfaops.webhook")
+
+
+@bp.route(route="itsm/servicenow", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def servicenow_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    body = req.get_body()
+    if len(body) > MAX_BODY_BYTES:
+        return problem(413, "Payload too large", f"the limit is {MAX_BODY_BYTES} bytes")
+    settings = container().settings
+    try:
+        verify(settings.servicenow_webhook_secret.get_secret_value(), req.headers.get(TIMESTAMP_HEADER),
+               req.headers.get(SIGNATURE_HEADER), body, now=time.time(), max_skew_s=settings.webhook_max_skew_s)
+    except SignatureError as exc:
+        log.warning("webhook refused: %s", exc)
+        return problem(401, "Invalid signature", str(exc))
+    if "json" not in req.headers.get("content-type", "application/json").lower():
+        return problem(415, "Unsupported media type", "send application/json")
+    try:
+        request = parse_request(body)
+    except RequestError as exc:
+        return problem(exc.status, "Invalid request", str(exc), **({"field": exc.field} if exc.field else {}))
+    try:
+        accepted = await container().reset_service().accept(
+            request, correlation_id=req.headers.get("x-correlation-id", ""))
+    except QueueUnavailableError as exc:
+        log.error("could not queue %s: %s", request.number, exc)
+        response = problem(503, "Queue unavailable", "the request was recorded; send it again shortly")
+        response.headers["Retry-After"] = "30"
+        return response
+    if accepted.created:
+        return json_response({"job_id": accepted.job.job_id, "status": accepted.job.state.value}, status=202)
+    return json_response(job_view(accepted.job), status=200)

@@ -1,0 +1,29 @@
+"""The reset worker on the Service Bus queue, and its dead-letter handler."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from shared.bootstrap import container
+from shared.queue.port import QueueMessage
+
+bp = func.Blueprint()
+
+
+def to_queue_message(msg: func.ServiceBusMessage) -> QueueMessage:
+    return QueueMessage(body=msg.get_body(), message_id=msg.message_id or "", session_id=msg.session_id or "",
+                        correlation_id=msg.correlation_id or "", delivery_count=msg.delivery_count or 1)
+
+
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%RESET_QUEUE%", connection="ServiceBusConnection",
+                              is_sessions_enabled=True)
+async def reset_worker(msg: func.ServiceBusMessage) -> None:
+    # RetryLater (throttling, 5xx) propagates: the message is abandoned and redelivered, and after the
+    # queue's max delivery count it is dead-lettered.
+    await container().reset_service().run(to_queue_message(msg))
+
+
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%RESET_QUEUE%/$deadletterqueue",
+                              connection="ServiceBusConnection")
+async def reset_dead_letter(msg: func.ServiceBusMessage) -> None:
+    await container().reset_service().give_up(to_queue_message(msg))

@@ -1,0 +1,97 @@
+"""An in-process twin of a Service Bus session queue, for the local host and the tests.
+
+Same semantics as the reset queue in Azure: duplicate detection by message id within a window, a delivery
+count that grows on every failed delivery, dead-lettering once it passes the maximum, and at most one
+message of a session in flight at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+
+from shared.queue.port import JobQueue, QueueMessage
+
+Handler = Callable[[QueueMessage], Awaitable[object]]
+
+
+@dataclass
+class DeadLetter:
+    message: QueueMessage
+    reason: str
+    description: str
+
+
+class InProcessQueue(JobQueue):
+    def __init__(self, *, max_deliveries: int = 5, duplicate_window_s: float = 600.0) -> None:
+        self.max_deliveries = max_deliveries
+        self.duplicate_window_s = duplicate_window_s
+        self.active: list[QueueMessage] = []
+        self.dead: list[DeadLetter] = []
+        self.seen: dict[str, float] = {}
+        self.duplicates = 0
+        self.completed = 0
+        self._busy_sessions: set[str] = set()
+        self._wake = asyncio.Event()
+
+    async def send(self, body: bytes, *, message_id: str, session_id: str, correlation_id: str) -> None:
+        now = time.monotonic()
+        sent = self.seen.get(message_id)
+        if sent is not None and now - sent < self.duplicate_window_s:
+            self.duplicates += 1  # Service Bus accepts the send and silently drops the copy
+            return
+        self.seen[message_id] = now
+        self.active.append(QueueMessage(body=body, message_id=message_id, session_id=session_id,
+                                        correlation_id=correlation_id, delivery_count=0))
+        self._wake.set()
+
+    def _next(self) -> QueueMessage | None:
+        for index, message in enumerate(self.active):
+            if message.session_id not in self._busy_sessions:
+                return self.active.pop(index)
+        return None
+
+    async def deliver_one(self, handler: Handler) -> bool:
+        """Deliver the next available message; False when none is available."""
+        message = self._next()
+        if message is None:
+            return False
+        message = replace(message, delivery_count=message.delivery_count + 1)
+        self._busy_sessions.add(message.session_id)
+        try:
+            await handler(message)
+        except Exception as exc:  # abandon: back on the queue, or to the dead-letter queue
+            if message.delivery_count >= self.max_deliveries:
+                self.dead.append(DeadLetter(message, "MaxDeliveryCountExceeded", f"{type(exc).__name__}: {exc}"))
+            else:
+                self.active.append(message)
+        else:
+            self.completed += 1
+        finally:
+            self._busy_sessions.discard(message.session_id)
+            self._wake.set()
+        return True
+
+    async def drain(self, handler: Handler, dead_letter_handler: Handler | None = None, *,
+                    concurrency: int = 4) -> None:
+        """Deliver until the queue is empty (dead letters go to ``dead_letter_handler`` once each)."""
+        async def worker() -> None:
+            while await self.deliver_one(handler):
+                pass
+
+        while self.active:
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        if dead_letter_handler is not None:
+            while self.dead:
+                letter = self.dead.pop(0)
+                await dead_letter_handler(letter.message)
+
+    async def serve(self, handler: Handler, dead_letter_handler: Handler, *, concurrency: int = 4) -> None:
+        """Deliver for ever (the local host)."""
+        while True:
+            await self.drain(handler, dead_letter_handler, concurrency=concurrency)
+            self._wake.clear()
+            if not self.active and not self.dead:
+                await self._wake.wait()

@@ -1,0 +1,118 @@
+"""The whole system wired to the sandbox: Azurite tables, the Graph and ServiceNow simulators, the in-process
+queue, and mfaops's own container. Used by ``python -m sandbox run`` and by the end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from sandbox.graph import GraphSimulator, build_app
+from sandbox.graph.tenant import tenant_from_dict
+from sandbox.graph.throttle import Throttle
+from sandbox.localhost import call_queue_function, queue_functions
+from sandbox.queue import InProcessQueue
+from sandbox.servicenow import ServiceNowInstance, build_servicenow_app
+from shared.alerts import LogAlerts
+from shared.bootstrap import Container
+from shared.queue.port import QueueMessage
+from shared.settings import Settings, load_settings
+from shared.tapdrop import new_drop_key
+
+DEMO_TENANT = Path(__file__).resolve().parent / "tenants" / "demo.json"
+# Defaults that make the demo tenant meaningful; the environment may override any of them.
+SANDBOX_DEFAULTS = {"BREAK_GLASS_GROUP": "Break Glass Accounts", "LOG_LEVEL": "WARNING"}
+
+
+@dataclass
+class Sandbox:
+    settings: Settings
+    graph: GraphSimulator
+    servicenow: ServiceNowInstance
+    queue: InProcessQueue
+    alerts: LogAlerts
+    container: Container
+    graph_app: Starlette
+    servicenow_app: Starlette
+
+    @property
+    def webhook_secret(self) -> str:
+        return self.settings.servicenow_webhook_secret.get_secret_value()
+
+    def handlers(self) -> tuple[Any, Any]:
+        import function_app
+
+        functions = queue_functions(function_app.app, self._resolve)
+        worker = functions[self.settings.reset_queue]
+        dead = functions[f"{self.settings.reset_queue}/$deadletterqueue"]
+
+        async def deliver(message: QueueMessage) -> None:
+            await call_queue_function(worker, message)
+
+        async def dead_letter(message: QueueMessage) -> None:
+            await call_queue_function(dead, message)
+
+        return deliver, dead_letter
+
+    async def deliver_all(self) -> None:
+        """Feed every queued message (and dead letter) to the function entry points until none is left."""
+        deliver, dead_letter = self.handlers()
+        await self.queue.drain(deliver, dead_letter)
+
+    def _resolve(self, name: str) -> str:
+        for field, info in Settings.model_fields.items():
+            if info.alias == name:
+                return str(getattr(self.settings, field))
+        raise KeyError(name)
+
+
+def build_sandbox(*, table_connection_string: str, tenant: Path | dict[str, Any] = DEMO_TENANT,
+                  environ: Mapping[str, str] | None = None, base_url: str | None = None,
+                  throttle: bool = True) -> Sandbox:
+    """``base_url`` None wires mfaops to the simulators in-process (tests); a loopback URL wires it over HTTP
+    to the simulators mounted at ``/graph`` and ``/servicenow`` there (``sandbox run``)."""
+    data = tenant if isinstance(tenant, dict) else json.loads(Path(tenant).read_text())
+    graph = GraphSimulator(tenant_from_dict(data), throttle=None if throttle else Throttle(enabled=False))
+    servicenow = ServiceNowInstance.from_section(data.get("servicenow", {}))
+    graph_app, servicenow_app = build_app(graph), build_servicenow_app(servicenow)
+    given = dict(environ or {})
+    values = {**SANDBOX_DEFAULTS, **given}
+    values.setdefault("SERVICENOW_WEBHOOK_SECRET", secrets.token_urlsafe(32))
+    values.setdefault("TAP_DROP_KEY", new_drop_key())
+    root = base_url or "http://sandbox.invalid"
+    values.update({
+        "TABLE_CONNECTION_STRING": table_connection_string,
+        "GRAPH_BASE_URL": f"{root}/graph", "GRAPH_AUTH": "none",
+        "SERVICENOW_INSTANCE_URL": f"{root}/servicenow",
+        "SERVICENOW_USERNAME": servicenow.username, "SERVICENOW_PASSWORD": servicenow.password,
+    })
+    settings = load_settings(values)
+    queue = InProcessQueue(max_deliveries=settings.queue_max_deliveries)
+    alerts = LogAlerts()
+    graph_transport = servicenow_transport = None
+    if base_url is None:
+        graph_transport = _MountedTransport(graph_app, "/graph")
+        servicenow_transport = _MountedTransport(servicenow_app, "/servicenow")
+    container = Container(settings, graph_transport=graph_transport, servicenow_transport=servicenow_transport,
+                          queue=queue, alerts=alerts)
+    return Sandbox(settings=settings, graph=graph, servicenow=servicenow, queue=queue, alerts=alerts,
+                   container=container, graph_app=graph_app, servicenow_app=servicenow_app)
+
+
+class _MountedTransport(httpx.ASGITransport):
+    """An in-process transport for a simulator that expects to be mounted at ``prefix``."""
+
+    def __init__(self, app: Starlette, prefix: str) -> None:
+        super().__init__(app=Starlette(routes=[_mount(prefix, app)]))
+
+
+def _mount(prefix: str, app: Starlette) -> Any:
+    from starlette.routing import Mount
+
+    return Mount(prefix, app=app)

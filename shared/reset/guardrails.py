@@ -1,0 +1,57 @@
+"""Who may be reset: break-glass accounts never; guests and disabled users per settings; privileged users only
+with the ticket's extra approval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shared.graph.port import UserSnapshot
+from shared.itsm.port import Ticket
+from shared.settings import Settings
+
+
+class Decision(StrEnum):
+    PROCEED = "proceed"
+    REJECT = "reject"
+    PARK = "park"  # awaiting approval
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: Decision
+    code: str = ""
+    reason: str = ""
+
+
+PROCEED = Verdict(Decision.PROCEED)
+
+
+def privileged_roles(snapshot: UserSnapshot, settings: Settings) -> list[str]:
+    configured = settings.privileged_role_set
+    held = snapshot.memberships
+    if "*" in configured:
+        return sorted(held.role_names) or sorted(held.role_template_ids)
+    names = [r for r in held.role_names if r.lower() in configured]
+    ids = [r for r in held.role_template_ids if r.lower() in configured]
+    return sorted(set(names) | set(ids))
+
+
+def check_target(snapshot: UserSnapshot, ticket: Ticket, settings: Settings) -> Verdict:
+    user = snapshot.user
+    if user.upn.lower() in settings.break_glass_upn_set or user.id.lower() in settings.break_glass_upn_set:
+        return Verdict(Decision.REJECT, "break_glass", f"{user.upn} is a break-glass account (BREAK_GLASS_UPNS)")
+    group = settings.break_glass_group.strip().lower()
+    if group and (group in {g.lower() for g in snapshot.memberships.group_ids}
+                  or group in {n.lower() for n in snapshot.memberships.group_names}):
+        return Verdict(Decision.REJECT, "break_glass", f"{user.upn} is in the break-glass group (BREAK_GLASS_GROUP)")
+    if not user.enabled and not settings.allow_disabled_reset:
+        return Verdict(Decision.REJECT, "disabled_user", f"{user.upn} is disabled (ALLOW_DISABLED_RESET is off)")
+    if user.user_type.lower() == "guest" and not settings.allow_guest_reset:
+        return Verdict(Decision.REJECT, "guest_user", f"{user.upn} is a guest (ALLOW_GUEST_RESET is off)")
+    roles = privileged_roles(snapshot, settings)
+    field = settings.privileged_approval_field
+    if roles and ticket.fields.get(field, "").strip().lower() != "approved":
+        return Verdict(Decision.PARK, "privileged_needs_approval",
+                       f"{user.upn} holds {', '.join(roles)}; the ticket's {field} must be 'approved'")
+    return PROCEED

@@ -1,0 +1,341 @@
+"""The reset service: accept a request (webhook), run it (queue worker), give up on it (dead-letter).
+
+Every step lands on the job record. What can be retried (throttling, 5xx, ServiceNow hiccups, a lost ETag
+race) raises ``RetryLater`` so the queue redelivers; what cannot ends the job in a final state and is
+written back to the ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from shared.alerts import Alerts
+from shared.errors import (
+    ConcurrencyError,
+    GraphError,
+    GraphNotFoundError,
+    GraphThrottledError,
+    GraphTransientError,
+    MfaopsError,
+)
+from shared.graph.port import AuthMethod, DeleteOutcome, GraphGateway, IssuedTap, UserSnapshot
+from shared.itsm.port import Ticket, TicketSystem, TicketSystemError
+from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
+from shared.jobs.store import JobStore
+from shared.queue.port import JobQueue, QueueMessage
+from shared.reset.guardrails import Decision, check_target
+from shared.reset.notes import work_note
+from shared.reset.plan import plan_removal
+from shared.reset.request import RequestError, ResetRequest, parse_request
+from shared.settings import Settings
+from shared.tapdrop import TapDrop
+
+log = logging.getLogger("mfaops.reset")
+
+
+class RetryLater(MfaopsError):
+    """A transient failure: the job records it and the queue should redeliver the message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    job: Job
+    created: bool
+
+
+@dataclass
+class ResetService:
+    settings: Settings
+    jobs: JobStore
+    graph: GraphGateway
+    tickets: TicketSystem
+    queue: JobQueue
+    tap_drop: TapDrop
+    alerts: Alerts
+    now: Callable[[], datetime] = field(default=utcnow)
+
+    # -- the webhook's side ---------------------------------------------------------------------------
+    async def accept(self, request: ResetRequest, *, correlation_id: str = "") -> Accepted:
+        job = Job.new(JobKind.RESET, _target_of(request.user),
+                      Source(kind="ticket", table=request.table, sys_id=request.sys_id, number=request.number),
+                      requested_by=request.requested_by, idempotency_key=request.idempotency_key, now=self.now())
+        stored, created = await self.jobs.create(job)
+        if stored.state is JobState.RECEIVED:
+            # New, or an earlier delivery whose enqueue failed: (re)enqueue. Duplicate detection on the
+            # message id keeps a double send from becoming a double reset.
+            await self.queue.send(json.dumps(request.to_message()).encode(), message_id=request.idempotency_key,
+                                  session_id=request.user.lower(), correlation_id=correlation_id or stored.job_id)
+            stored = await self.jobs.update(stored.job_id, _to_queued)
+        return Accepted(stored, created)
+
+    # -- the queue worker's side ----------------------------------------------------------------------
+    async def run(self, message: QueueMessage) -> Job:
+        try:
+            request = parse_request(message.body)
+        except RequestError as exc:
+            return await self._record_unreadable(message, exc)
+        job = await self._job_for(request, message)
+        if job.state.is_final or job.state is JobState.AWAITING_APPROVAL:
+            log.info("job %s is %s; delivery %s ignored", job.job_id, job.state.value, message.delivery_count)
+            return job
+        job = await self.jobs.update(job.job_id, lambda j: j.transition(
+            JobState.RUNNING, f"delivery {message.delivery_count}", now=self.now()))
+        try:
+            await self._execute(job, request)
+        except (GraphTransientError, GraphThrottledError, ConcurrencyError) as exc:
+            await self._note_retry(job, exc)
+            raise RetryLater(str(exc)) from exc
+        except TicketSystemError as exc:
+            if exc.transient:
+                await self._note_retry(job, exc)
+                raise RetryLater(str(exc)) from exc
+            await self._finish(job, lambda j: j.fail("servicenow_error", str(exc), now=self.now()))
+        except GraphError as exc:
+            await self._finish(job, lambda j: j.fail(_code_of(exc), str(exc), now=self.now()))
+        return await self.jobs.get(job.job_id)
+
+    async def give_up(self, message: QueueMessage) -> Job | None:
+        """The message was dead-lettered: the job fails, and the ticket is told."""
+        try:
+            request = parse_request(message.body)
+        except RequestError:
+            return None
+        job = await self.jobs.find_by_key(request.idempotency_key)
+        if job is None or job.state.is_final:
+            return job
+        detail = f"gave up after {message.delivery_count} deliveries"
+        return await self._finish(job, lambda j: j.fail("dead_lettered", detail, now=self.now()))
+
+    async def retry(self, job_id: str, *, by: str, reason: str = "") -> Job:
+        """An operator approves a parked job or retries a failed one: back on the queue, on the record."""
+        job = await self.jobs.update(job_id, lambda j: j.retry(by, reason, now=self.now()))
+        request = ResetRequest.model_validate({
+            "table": job.source.table, "sys_id": job.source.sys_id, "number": job.source.number,
+            "action": "reset_mfa", "user": job.target.upn or job.target.id, "requested_by": job.requested_by})
+        # A fresh message id: duplicate detection would drop a second message with the ticket's own key.
+        retries = sum(1 for s in job.steps if s.action == "retry")
+        await self.queue.send(json.dumps(request.to_message()).encode(),
+                              message_id=f"{request.idempotency_key}:retry{retries}",
+                              session_id=request.user.lower(), correlation_id=job.job_id)
+        return job
+
+    # -- the reset itself -----------------------------------------------------------------------------
+    async def _execute(self, job: Job, request: ResetRequest) -> None:
+        ticket = await self.tickets.get_ticket(request.table, request.sys_id)
+        problem = _ticket_problem(ticket, request, self.settings)
+        if problem or ticket is None:
+            code, message = problem or ("ticket_not_found", "no such ticket")
+            await self._finish(job, lambda j: j.reject(code, message, now=self.now()))
+            return
+        await self._step(job, "verify_ticket", "ok", f"{ticket.number}: approval {ticket.approval}, state "
+                         f"{ticket.state}")
+        try:
+            snapshot = await self.graph.snapshot(request.user)
+        except GraphNotFoundError:
+            await self._finish(job, lambda j: j.reject("user_not_found", f"no user {request.user} in the tenant",
+                                                       now=self.now()))
+            return
+        job = await self._resolved(job, snapshot)
+        verdict = check_target(snapshot, ticket, self.settings)
+        if verdict.decision is Decision.REJECT:
+            await self._finish(job, lambda j: j.reject(verdict.code, verdict.reason, now=self.now()))
+            return
+        if verdict.decision is Decision.PARK:
+            await self._park(job, verdict.code, verdict.reason)
+            return
+        if not await self._admitted(job):
+            return
+        await self._remove(job, snapshot)
+        revoke = request.revoke_sessions if request.revoke_sessions is not None else \
+            self.settings.default_revoke_sessions
+        issue_tap = request.issue_tap if request.issue_tap is not None else self.settings.default_issue_tap
+        await asyncio.gather(self._revoke(job, revoke, snapshot), self._issue_tap(job, issue_tap, snapshot))
+        job = await self.jobs.get(job.job_id)
+        failed_tap = any(s.action == "issue_tap" and s.outcome == "failed" for s in job.steps[-3:])
+        if failed_tap:
+            await self._finish(job, lambda j: j.fail("tap_not_issued", "methods were removed but no Temporary "
+                                                     "Access Pass could be issued", now=self.now()))
+        else:
+            await self._finish(job, lambda j: j.transition(JobState.SUCCEEDED, now=self.now()))
+
+    async def _resolved(self, job: Job, snapshot: UserSnapshot) -> Job:
+        user = snapshot.user
+
+        def resolve(j: Job) -> None:
+            j.target = Target(id=user.id, upn=user.upn)
+            j.record("resolve_user", "ok", f"{user.upn} ({user.user_type}, "
+                     f"{'enabled' if user.enabled else 'disabled'}), {len(snapshot.methods)} methods, default "
+                     f"{snapshot.default_method or 'none'}", now=self.now())
+
+        job = await self.jobs.update(job.job_id, resolve)
+        await self.jobs.add_target_identifiers(job)
+        return job
+
+    async def _admitted(self, job: Job) -> bool:
+        """The blast-radius limit: counted once per job; an operator's retry of a parked job overrides it."""
+        if any(s.action == "admitted" for s in job.steps):
+            return True
+        approved = any(s.action == "retry" for s in job.steps)
+        limit = self.settings.resets_per_hour_limit
+        recent = await self.jobs.admissions_since(self.now() - timedelta(hours=1))
+        if recent >= limit and not approved:
+            reason = f"{recent} resets in the last hour reached RESETS_PER_HOUR_LIMIT={limit}"
+            await self.alerts.raise_alert("blast_radius", reason, job_id=job.job_id, limit=limit, recent=recent)
+            await self._park(job, "blast_radius", reason)
+            return False
+        await self.jobs.admit(job.job_id, self.now())
+        await self._step(job, "admitted", "ok", f"{recent + 1} of {limit} this hour" + (
+            " (over the limit, approved by retry)" if recent >= limit else ""))
+        return True
+
+    async def _remove(self, job: Job, snapshot: UserSnapshot) -> None:
+        plan = plan_removal(snapshot.methods, snapshot.default_method)
+        for method in plan.kept:
+            await self._step(job, "keep_method", "not_removable", f"{method.type} cannot be deleted through Graph",
+                             data={"type": method.type, "id": method.id})
+        if plan.switch_default_to:
+            await self.graph.set_default_method(snapshot.user.id, plan.switch_default_to)
+            await self._step(job, "switch_default", "ok", f"default moved to {plan.switch_default_to} so the "
+                             "alternate mobile can go before the mobile phone")
+        if not plan.waves:
+            await self._step(job, "delete_methods", "ok", "no removable methods")
+            return
+        outcomes = await self.graph.delete_methods(snapshot.user.id, plan.waves)
+
+        def record(j: Job) -> None:
+            for outcome in outcomes:
+                _record_outcome(j, outcome, self.now())
+
+        await self.jobs.update(job.job_id, record)
+        failures = [o for o in outcomes if not o.removed]
+        if failures:
+            # Throttling or 5xx that outlasted the retries: the redelivery resumes with what is left.
+            transient = [o.error for o in failures if isinstance(o.error, GraphThrottledError | GraphTransientError)]
+            if transient:
+                raise transient[0]
+            first = failures[0].error
+            raise first if first is not None else GraphError("delete failed")
+
+    async def _revoke(self, job: Job, revoke: bool, snapshot: UserSnapshot) -> None:
+        if not revoke:
+            await self._step(job, "revoke_sessions", "skipped", "not requested")
+            return
+        await self.graph.revoke_sessions(snapshot.user.id)
+        await self._step(job, "revoke_sessions", "revoked", "refresh tokens and session cookies invalidated")
+
+    async def _issue_tap(self, job: Job, issue: bool, snapshot: UserSnapshot) -> None:
+        if not issue:
+            await self._step(job, "issue_tap", "skipped", "not requested")
+            return
+        if not self.tap_drop.configured:
+            await self._step(job, "issue_tap", "failed", "TAP_DROP_KEY is not set: a TAP could not be delivered")
+            return
+        lifetime = self.settings.tap_lifetime_minutes or None
+        try:
+            tap: IssuedTap = await self.graph.create_tap(snapshot.user.id, lifetime_minutes=lifetime,
+                                                         usable_once=self.settings.tap_usable_once)
+        except GraphError as exc:
+            if isinstance(exc, GraphThrottledError | GraphTransientError):
+                raise
+            await self._step(job, "issue_tap", "failed", str(exc))
+            return
+        await self.tap_drop.put(job.job_id, tap)
+        await self._step(job, "issue_tap", "issued", f"{'one-time' if tap.usable_once else 'multi-use'}, valid "
+                         f"until {tap.expires.isoformat()}", data={"expires": tap.expires.isoformat(),
+                                                                   "method_id": tap.method_id})
+
+    # -- bookkeeping ----------------------------------------------------------------------------------
+    async def _step(self, job: Job, action: str, outcome: str, detail: str = "",
+                    data: dict[str, str] | None = None) -> None:
+        await self.jobs.update(job.job_id, lambda j: j.record(action, outcome, detail, data=data, now=self.now()))
+
+    async def _park(self, job: Job, code: str, reason: str) -> None:
+        def park(j: Job) -> None:
+            j.record("guardrail", code, reason, now=self.now())
+            j.transition(JobState.AWAITING_APPROVAL, f"{code}: {reason}", now=self.now())
+
+        await self._finish(job, park)
+
+    async def _finish(self, job: Job, change: Callable[[Job], None]) -> Job:
+        done = await self.jobs.update(job.job_id, change)
+        log.info("job %s %s", done.job_id, done.state.value, extra={"custom_dimensions": {
+            "job_id": done.job_id, "state": done.state.value, "ticket": done.source.number}})
+        return await self._write_back(done)
+
+    async def _write_back(self, job: Job) -> Job:
+        state = self.settings.servicenow_success_state if job.state is JobState.SUCCEEDED else ""
+        try:
+            await self.tickets.write_back(job.source.table, job.source.sys_id, work_note(job), state=state)
+        except TicketSystemError as exc:
+            # The reset stands; the failed write-back is on the record for an operator to follow up.
+            return await self.jobs.update(job.job_id, lambda j: j.record("write_back", "failed", str(exc),
+                                                                         now=self.now()))
+        return await self.jobs.update(job.job_id, lambda j: j.record("write_back", "ok", f"work note on "
+                                                                     f"{j.source.number}", now=self.now()))
+
+    async def _note_retry(self, job: Job, exc: Exception) -> None:
+        await self.jobs.update(job.job_id, lambda j: j.record("attempt", "retry_later", str(exc), now=self.now()))
+
+    async def _job_for(self, request: ResetRequest, message: QueueMessage) -> Job:
+        found = await self.jobs.find_by_key(request.idempotency_key)
+        if found is not None:
+            return found
+        # Another producer put the request straight on the queue: the job starts here.
+        job = Job.new(JobKind.RESET, _target_of(request.user),
+                      Source(kind="queue", table=request.table, sys_id=request.sys_id, number=request.number,
+                             message_id=message.message_id),
+                      requested_by=request.requested_by, idempotency_key=request.idempotency_key, now=self.now())
+        job.transition(JobState.QUEUED, "from the queue", now=self.now())
+        stored, _ = await self.jobs.create(job)
+        return stored
+
+    async def _record_unreadable(self, message: QueueMessage, exc: RequestError) -> Job:
+        job = Job.new(JobKind.RESET, Target(), Source(kind="queue", message_id=message.message_id),
+                      idempotency_key=f"queue:{message.message_id}", now=self.now())
+        job.fail("invalid_message", str(exc), now=self.now())
+        stored, _ = await self.jobs.create(job)
+        return stored
+
+
+def _to_queued(job: Job) -> None:
+    if job.state is JobState.RECEIVED:
+        job.transition(JobState.QUEUED)
+
+
+def _target_of(user: str) -> Target:
+    return Target(upn=user) if "@" in user else Target(id=user)
+
+
+def _code_of(exc: GraphError) -> str:
+    return {400: "graph_bad_request", 401: "graph_forbidden", 403: "graph_forbidden"}.get(exc.status, "graph_error")
+
+
+def _ticket_problem(ticket: Ticket | None, request: ResetRequest, settings: Settings) -> tuple[str, str] | None:
+    if ticket is None:
+        return "ticket_not_found", f"{request.table} {request.sys_id} does not exist"
+    if ticket.number and ticket.number != request.number:
+        return "ticket_mismatch", f"the record is {ticket.number}, not {request.number}"
+    if ticket.closed:
+        return "ticket_closed", f"{ticket.number} is closed or cancelled (state {ticket.state})"
+    if ticket.approval.lower() not in settings.accepted_approvals:
+        return "ticket_not_approved", f"{ticket.number} approval is '{ticket.approval}'"
+    if not ticket.is_for(request.user):
+        return "ticket_user_mismatch", f"{ticket.number} is not for {request.user}"
+    return None
+
+
+def _record_outcome(job: Job, outcome: DeleteOutcome, now: datetime) -> None:
+    method: AuthMethod = outcome.method
+    data = {"type": method.type, "id": method.id}
+    label = f"{method.type} {method.label}".strip()
+    if outcome.error is None:
+        job.record("delete_method", "removed", label, data=data, now=now)
+    elif outcome.removed:
+        job.record("delete_method", "removed", f"{label} (already gone)", data=data, now=now)
+    else:
+        job.record("delete_method", "failed", f"{label}: {outcome.error}", data=data, now=now)

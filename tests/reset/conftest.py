@@ -1,0 +1,82 @@
+"""End-to-end fixtures: the real function entry points against Azurite and the simulators."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from sandbox.azurite import Azurite
+from sandbox.system import Sandbox, build_sandbox
+from shared.bootstrap import use_container
+
+
+def entry(name: str) -> Any:
+    """A function of function_app by name, as the Functions host would call it."""
+    import function_app
+
+    from sandbox.localhost import user_function
+
+    return user_function(function_app.app, name)
+
+
+@pytest.fixture
+def sandbox_env() -> dict[str, str]:
+    """Settings for the sandbox under test; tests may change them before the sandbox is built."""
+    suffix = uuid.uuid4().hex[:10]
+    return {"JOBS_TABLE": f"jobs{suffix}", "JOBS_BY_USER_TABLE": f"jobsbyuser{suffix}"}
+
+
+@pytest.fixture
+async def sandbox(azurite: Azurite, sandbox_env: dict[str, str]) -> AsyncIterator[Sandbox]:
+    box = build_sandbox(table_connection_string=azurite.connection_string, environ=sandbox_env, throttle=False)
+    use_container(box.container)
+    yield box
+    use_container(None)
+    await box.container.close()
+
+
+def ticket(number: str = "RITM0010001", sys_id: str = "a1" * 16, user: str = "ada.lovelace@contoso.example",
+           table: str = "sc_req_item", **extra: Any) -> dict[str, Any]:
+    return {"table": table, "sys_id": sys_id, "number": number, "action": "reset_mfa", "user": user,
+            "requested_by": "agent@contoso.example", **extra}
+
+
+def signed(box: Sandbox, body: dict[str, Any] | bytes, *, timestamp: int | None = None, secret: str | None = None,
+           content_type: str = "application/json", headers: dict[str, str] | None = None) -> func.HttpRequest:
+    from shared.reset.signature import sign
+
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    stamp = int(time.time()) if timestamp is None else timestamp
+    all_headers = {"Content-Type": content_type, "X-Mfaops-Timestamp": str(stamp),
+                   "X-Mfaops-Signature": sign(secret or box.webhook_secret, stamp, raw), **(headers or {})}
+    return func.HttpRequest("POST", "http://localhost/api/itsm/servicenow", headers=all_headers, body=raw)
+
+
+async def post(box: Sandbox, body: dict[str, Any] | bytes, **kwargs: Any) -> func.HttpResponse:
+    response: func.HttpResponse = await entry("servicenow_webhook")(signed(box, body, **kwargs))
+    return response
+
+
+def body_of(response: func.HttpResponse) -> Any:
+    return json.loads(response.get_body())
+
+
+async def get_job(job_id: str) -> dict[str, Any]:
+    response = await entry("get_job")(func.HttpRequest("GET", f"http://localhost/api/jobs/{job_id}", body=b"",
+                                                       route_params={"job_id": job_id}))
+    assert response.status_code == 200, response.get_body()
+    return dict(body_of(response))
+
+
+async def reset(box: Sandbox, **ticket_fields: Any) -> dict[str, Any]:
+    """Post a ticket, deliver the queue, return the job as the API shows it."""
+    response = await post(box, ticket(**ticket_fields))
+    assert response.status_code in (200, 202), response.get_body()
+    await box.deliver_all()
+    return await get_job(body_of(response)["job_id"])
