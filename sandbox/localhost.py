@@ -20,7 +20,6 @@ from starlette.routing import Route
 
 from shared.queue.port import QueueMessage
 
-
 _INDEX: dict[int, list[Any]] = {}
 
 
@@ -86,7 +85,9 @@ def queue_functions(app: func.FunctionApp, resolve: Callable[[str], str]) -> dic
 
 
 def to_function_message(message: QueueMessage) -> func.ServiceBusMessage:
-    return func.ServiceBusMessage(body=message.body, message_id=message.message_id, session_id=message.session_id,
+    from azure.functions.servicebus import ServiceBusMessage
+
+    return ServiceBusMessage(body=message.body, message_id=message.message_id, session_id=message.session_id,
                                   correlation_id=message.correlation_id, delivery_count=message.delivery_count,
                                   application_properties={}, user_properties={}, content_type="application/json")
 

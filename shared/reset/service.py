@@ -94,9 +94,11 @@ class ResetService:
             if exc.transient:
                 await self._note_retry(job, exc)
                 raise RetryLater(str(exc)) from exc
-            await self._finish(job, lambda j: j.fail("servicenow_error", str(exc), now=self.now()))
+            failure = str(exc)
+            await self._finish(job, lambda j: j.fail("servicenow_error", failure, now=self.now()))
         except GraphError as exc:
-            await self._finish(job, lambda j: j.fail(_code_of(exc), str(exc), now=self.now()))
+            code, failure = _code_of(exc), str(exc)
+            await self._finish(job, lambda j: j.fail(code, failure, now=self.now()))
         return await self.jobs.get(job.job_id)
 
     async def give_up(self, message: QueueMessage) -> Job | None:
@@ -273,7 +275,8 @@ class ResetService:
             await self.tickets.write_back(job.source.table, job.source.sys_id, work_note(job), state=state)
         except TicketSystemError as exc:
             # The reset stands; the failed write-back is on the record for an operator to follow up.
-            return await self.jobs.update(job.job_id, lambda j: j.record("write_back", "failed", str(exc),
+            failure = str(exc)
+            return await self.jobs.update(job.job_id, lambda j: j.record("write_back", "failed", failure,
                                                                          now=self.now()))
         return await self.jobs.update(job.job_id, lambda j: j.record("write_back", "ok", f"work note on "
                                                                      f"{j.source.number}", now=self.now()))

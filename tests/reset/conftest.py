@@ -19,7 +19,6 @@ from shared.bootstrap import use_container
 def entry(name: str) -> Any:
     """A function of function_app by name, as the Functions host would call it."""
     import function_app
-
     from sandbox.localhost import user_function
 
     return user_function(function_app.app, name)
