@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from sandbox.run import run
+from sandbox.system import DEMO_TENANT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,9 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--port", type=int, default=7071, help="loopback port to serve on (default 7071)")
     p_run.add_argument("--once", action="store_true", help="play the scenario, print the result, exit")
     p_run.add_argument("--no-scenario", action="store_true", help="serve only; print 'ready' when accepting")
+    p_run.add_argument("--tenant", default=str(DEMO_TENANT), help="tenant file (default: the demo tenant)")
     args = parser.parse_args(argv)
+    if args.once and args.no_scenario:
+        parser.error("--once plays the scenario; it cannot go with --no-scenario")
     try:
-        return run(port=args.port, once=args.once, scenario=not args.no_scenario)
+        return run(port=args.port, once=args.once, scenario=not args.no_scenario, tenant=args.tenant)
     except KeyboardInterrupt:
         return 130
 

@@ -1,75 +1,98 @@
-"""Start Azurite and the local host, configure mfaops to use them, and serve (or check once and exit)."""
+"""`python -m sandbox run`: Azurite, the Graph and ServiceNow simulators and the local Functions host on one
+loopback port, configured by the normal settings; plays the scenario and keeps serving (or exits)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
+from pathlib import Path
 
-import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from sandbox.azurite import AzuriteError, start_azurite
 from sandbox.localhost import build_api
-from shared.bootstrap import Container, use_container
+from sandbox.scenario import play, table
+from sandbox.system import DEMO_TENANT, build_sandbox
+from shared.bootstrap import use_container
 from shared.errors import ConfigurationError
-from shared.settings import load_settings
+
+SECRET_FILE = Path(__file__).resolve().parent.parent / ".sandbox" / "webhook-secret"
 
 
-def run(*, port: int, once: bool, scenario: bool) -> int:
+def run(*, port: int, once: bool, scenario: bool, tenant: str = str(DEMO_TENANT)) -> int:
+    if not Path(tenant).is_file():
+        print(f"error: no tenant file at {tenant}", file=sys.stderr)
+        return 2
     try:
         azurite = start_azurite()
     except AzuriteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(port=port, connection_string=azurite.connection_string, once=once,
-                                  scenario=scenario))
-    except ConfigurationError as exc:
+        return asyncio.run(_serve(port=port, tenant=tenant, connection_string=azurite.connection_string,
+                                  once=once, scenario=scenario))
+    except (ConfigurationError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         azurite.stop()
 
 
-async def _serve(*, port: int, connection_string: str, once: bool, scenario: bool) -> int:
-    environ = {**os.environ, "TABLE_CONNECTION_STRING": connection_string}
-    settings = load_settings(environ)
-    container = Container(settings)
-    use_container(container)
-    await container.job_store().ensure_tables()
+async def _serve(*, port: int, tenant: str, connection_string: str, once: bool, scenario: bool) -> int:
+    base = f"http://127.0.0.1:{port}"
+    box = build_sandbox(table_connection_string=connection_string, tenant=Path(tenant), environ=os.environ,
+                        base_url=base)
+    use_container(box.container)
+    await box.container.job_store().ensure_tables()
+    generated = "SERVICENOW_WEBHOOK_SECRET" not in os.environ
+    if generated:
+        SECRET_FILE.parent.mkdir(exist_ok=True)
+        SECRET_FILE.write_text(box.webhook_secret)
+        SECRET_FILE.chmod(0o600)
 
     import function_app
 
-    root = Starlette(routes=[Mount("/api", app=build_api(function_app.app))])
+    root = Starlette(routes=[Mount("/api", app=build_api(function_app.app)), Mount("/graph", app=box.graph_app),
+                             Mount("/servicenow", app=box.servicenow_app)])
     server = uvicorn.Server(uvicorn.Config(root, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
     serving = asyncio.create_task(server.serve())
+    deliver, dead_letter = box.handlers()
+    worker = asyncio.create_task(box.queue.serve(deliver, dead_letter))
     while not server.started:
         if serving.done():
-            await serving
-            print(f"error: could not listen on 127.0.0.1:{port}", file=sys.stderr)
+            worker.cancel()
+            print(f"error: could not listen on 127.0.0.1:{port} (in use? try --port)", file=sys.stderr)
             return 2
         await asyncio.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    print(f"Azurite tables   {settings.jobs_table}, {settings.jobs_by_user_table}")
-    print(f"functions        {base}/api/jobs/{{job_id}}")
-    print("ready", flush=True)
+    print(f"functions   {base}/api/itsm/servicenow  {base}/api/jobs/{{job_id}}  {base}/api/jobs/{{job_id}}/tap")
+    print(f"graph       {base}/graph/v1.0/...  (call log: {base}/graph/_sandbox/calls)")
+    print(f"servicenow  {base}/servicenow/api/now/table/...")
+    print(f"tables      Azurite: {box.settings.jobs_table}, {box.settings.jobs_by_user_table}")
+    print("webhook     secret " + (f"generated, in {SECRET_FILE}" if generated else
+                                   "from SERVICENOW_WEBHOOK_SECRET"))
     status = 0
     try:
-        if once or scenario:
-            async with httpx.AsyncClient(base_url=base) as client:
-                probe = await client.get("/api/jobs/does-not-exist")
-            ok = probe.status_code == 404
-            print(f"self-check       GET /api/jobs/does-not-exist -> {probe.status_code}"
-                  f" ({'ok' if ok else 'unexpected'})")
+        if scenario or once:
+            ok, rows = await play(base, box.webhook_secret)
+            print()
+            print(table(rows))
+            print()
+            print("scenario: every job ended as expected" if ok else "scenario: some jobs did NOT end as expected")
             status = 0 if ok else 1
         if not once:
+            print("ready", flush=True)
             await serving
     finally:
         server.should_exit = True
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
         await serving
-        await container.close()
+        await box.container.close()
+        use_container(None)
     return status

@@ -1,0 +1,87 @@
+"""The short scenario `make run` plays: signed tickets through the real webhook, then a table of jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from shared.reset.signature import sign
+
+FINAL = {"succeeded", "failed", "rejected", "awaiting_approval"}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    ticket: dict[str, Any]
+    expect_http: int
+    expect_state: str
+    expect_code: str = ""
+
+
+def _ticket(number: str, sys_id: str, user: str, table: str = "sc_req_item") -> dict[str, Any]:
+    return {"table": table, "sys_id": sys_id, "number": number, "action": "reset_mfa",
+            "user": f"{user}@contoso.example", "requested_by": "servicedesk@contoso.example"}
+
+
+CASES = [
+    Case("approved reset", _ticket("RITM0010001", "a1" * 16, "ada.lovelace"), 202, "succeeded"),
+    Case("same ticket again", _ticket("RITM0010001", "a1" * 16, "ada.lovelace"), 200, "succeeded"),
+    Case("break-glass account", _ticket("RITM0010002", "b2" * 16, "breakglass1"), 202, "rejected", "break_glass"),
+    Case("privileged, no extra approval", _ticket("RITM0010003", "c3" * 16, "alan.turing"), 202,
+         "awaiting_approval"),
+    Case("unknown user", _ticket("RITM0010004", "d4" * 16, "ghost.user"), 202, "rejected", "user_not_found"),
+    Case("closed ticket", _ticket("INC0010005", "e5" * 16, "grace.hopper", "incident"), 202, "rejected",
+         "ticket_closed"),
+]
+
+
+async def post_ticket(client: httpx.AsyncClient, secret: str, ticket: dict[str, Any]) -> httpx.Response:
+    body = json.dumps(ticket).encode()
+    stamp = int(time.time())
+    return await client.post("/api/itsm/servicenow", content=body, headers={
+        "Content-Type": "application/json", "X-Mfaops-Timestamp": str(stamp),
+        "X-Mfaops-Signature": sign(secret, stamp, body)})
+
+
+async def play(base_url: str, secret: str, *, timeout_s: float = 60.0) -> tuple[bool, list[dict[str, Any]]]:
+    rows: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+        for case in CASES:
+            response = await post_ticket(client, secret, case.ticket)
+            body = response.json()
+            rows.append({"case": case, "http": response.status_code, "job_id": body.get("job_id", ""),
+                         "state": body.get("status") or body.get("state", ""), "code": ""})
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for row in rows:
+                if row["job_id"] and row["state"] not in FINAL:
+                    job = (await client.get(f"/api/jobs/{row['job_id']}")).json()
+                    row["state"], row["code"] = job["state"], (job.get("error") or {}).get("code", "")
+                    row["removed"] = len(job.get("methods_removed", []))
+            if all(r["state"] in FINAL or not r["job_id"] for r in rows):
+                break
+            await asyncio.sleep(0.2)
+    ok = True
+    for row in rows:
+        case: Case = row["case"]
+        row["ok"] = (row["http"] == case.expect_http and row["state"] == case.expect_state
+                     and (not case.expect_code or row["code"] == case.expect_code))
+        ok = ok and row["ok"]
+    return ok, rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = f"{'case':32} {'ticket':12} {'user':32} {'http':>4}  {'job state':18} {'detail':16} {'as expected'}"
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        case: Case = row["case"]
+        lines.append(f"{case.name:32} {case.ticket['number']:12} {case.ticket['user']:32} {row['http']:>4}  "
+                     f"{row['state']:18} {row['code'] or str(row.get('removed', '')) + ' removed':16} "
+                     f"{'yes' if row['ok'] else 'NO (expected ' + case.expect_state + ')'}")
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""`python -m sandbox run`: the scenario end to end over loopback HTTP, and serving for manual tickets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from sandbox.azurite import free_port
+from shared.reset.signature import sign
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_run_once_plays_the_scenario_and_exits_0() -> None:
+    port = free_port()
+    result = subprocess.run([sys.executable, "-m", "sandbox", "run", "--once", "--port", str(port)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "scenario: every job ended as expected" in result.stdout
+    for case in ("approved reset", "same ticket again", "break-glass account", "privileged, no extra approval",
+                 "unknown user", "closed ticket"):
+        line = next(ln for ln in result.stdout.splitlines() if ln.startswith(case))
+        assert line.rstrip().endswith("yes"), line
+
+
+def test_run_serves_manual_tickets_after_ready() -> None:
+    port = free_port()
+    secret = "test-secret-for-manual-tickets"
+    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "run", "--no-scenario", "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "SERVICENOW_WEBHOOK_SECRET": secret})
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.strip() == "ready" or not line:
+                break
+        assert line.strip() == "ready"
+        body = json.dumps({"table": "sc_req_item", "sys_id": "0a" * 16, "number": "RITM0010007",
+                           "action": "reset_mfa", "user": "max.methods@contoso.example"}).encode()
+        stamp = int(time.time())
+        response = httpx.post(f"http://127.0.0.1:{port}/api/itsm/servicenow", content=body, timeout=30, headers={
+            "Content-Type": "application/json", "X-Mfaops-Timestamp": str(stamp),
+            "X-Mfaops-Signature": sign(secret, stamp, body)})
+        assert response.status_code == 202
+        job_id = response.json()["job_id"]
+        for _ in range(200):
+            job = httpx.get(f"http://127.0.0.1:{port}/api/jobs/{job_id}", timeout=10).json()
+            if job["state"] == "succeeded":
+                break
+            time.sleep(0.1)
+        assert job["state"] == "succeeded" and len(job["methods_removed"]) == 10
+        tap = httpx.get(f"http://127.0.0.1:{port}/api/jobs/{job_id}/tap", timeout=10)
+        assert tap.status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/api/jobs/{job_id}/tap", timeout=10).status_code == 410
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_contradictory_flags_are_a_clear_error() -> None:
+    result = subprocess.run([sys.executable, "-m", "sandbox", "run", "--once", "--no-scenario"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "--no-scenario" in result.stderr and "Traceback" not in result.stderr
