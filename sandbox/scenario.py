@@ -69,9 +69,9 @@ async def play(base_url: str, secret: str, *, timeout_s: float = 60.0) -> tuple[
             await asyncio.sleep(0.2)
     ok = True
     for row in rows:
-        case: Case = row["case"]
-        row["ok"] = (row["http"] == case.expect_http and row["state"] == case.expect_state
-                     and (not case.expect_code or row["code"] == case.expect_code))
+        expected: Case = row["case"]
+        row["ok"] = (row["http"] == expected.expect_http and row["state"] == expected.expect_state
+                     and (not expected.expect_code or row["code"] == expected.expect_code))
         ok = ok and row["ok"]
     return ok, rows
 
