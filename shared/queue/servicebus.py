@@ -12,11 +12,12 @@ if TYPE_CHECKING:
 
 
 class ServiceBusJobQueue(JobQueue):
-    def __init__(self, namespace: str, queue: str, credential: AsyncTokenCredential) -> None:
+    def __init__(self, namespace: str, queue: str, credential: AsyncTokenCredential,
+                 client: ServiceBusClient | None = None) -> None:
         self._namespace = namespace
         self._queue = queue
         self._credential = credential
-        self._client: ServiceBusClient | None = None
+        self._client = client
 
     def _get_client(self) -> ServiceBusClient:
         if self._client is None:

@@ -85,6 +85,10 @@ class ResetService:
             return job
         job = await self.jobs.update(job.job_id, lambda j: j.transition(
             JobState.RUNNING, f"delivery {message.delivery_count}", now=self.now()))
+        log.info("reset job %s for %s: delivery %s", job.job_id, request.number, message.delivery_count,
+                 extra={"custom_dimensions": {"job_id": job.job_id, "ticket": request.number,
+                                              "correlation_id": message.correlation_id or job.job_id,
+                                              "message_id": message.message_id}})
         try:
             await self._execute(job, request)
         except (GraphTransientError, GraphThrottledError, ConcurrencyError) as exc:

@@ -1,0 +1,36 @@
+// Microsoft Graph application permissions for mfaops's managed identity: the minimal set, one per feature.
+// Kept in a file of its own because Checkov cannot parse `extension` lines. Deploy it separately, as a
+// Privileged Role Administrator (see the README):
+//   az deployment group create -g <rg> -f bicep/graph-permissions.bicep -p principalId=<MFAOPS_IDENTITY_PRINCIPAL_ID>
+extension microsoftGraphV1
+
+@description('Object id of the mfaops user-assigned managed identity (deployment output MFAOPS_IDENTITY_PRINCIPAL_ID).')
+param principalId string
+
+@description('Grant what the detection and posture features read (audit log, risk, Conditional Access).')
+param enableDetection bool = true
+
+var graphAppId = '00000003-0000-0000-c000-000000000000'
+
+resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
+  appId: graphAppId
+}
+
+var resetRoles = [
+  'UserAuthenticationMethod.ReadWrite.All' // reset: list and delete methods, issue TAPs, read/set the default method
+  'User.RevokeSessions.All' // reset: revoke sign-in sessions
+  'Directory.Read.All' // reset: resolve users, their groups (break-glass) and directory roles (privileged)
+  'Policy.Read.All' // reset and posture: the TAP policy; Conditional Access policies
+]
+var detectionRoles = [
+  'AuditLog.Read.All' // detection: directory audits; registration details report
+  'IdentityRiskEvent.Read.All' // detection: risk detections around a registration
+  'IdentityRiskyUser.Read.All' // detection: risky users
+]
+var wanted = enableDetection ? concat(resetRoles, detectionRoles) : resetRoles
+
+resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for role in wanted: {
+  principalId: principalId
+  resourceId: graph.id
+  appRoleId: filter(graph.appRoles, r => r.value == role)[0].id
+}]

@@ -1,0 +1,73 @@
+// mfaops: everything but the Microsoft Graph grants (graph-permissions.bicep), at subscription scope so that
+// `azd up` or `az deployment sub create` starts from an empty subscription.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(20)
+@description('Name of the environment (azd environment name); used in resource names.')
+param environmentName string
+
+@description('Azure region for every resource.')
+param location string
+
+@description('ServiceNow instance, e.g. https://contoso.service-now.com')
+param servicenowInstanceUrl string
+
+@description('ServiceNow integration user for the Table API.')
+param servicenowUsername string
+
+@secure()
+@description('Password of the ServiceNow integration user (stored in Key Vault).')
+param servicenowPassword string
+
+@secure()
+@description('Shared secret of the webhook HMAC (stored in Key Vault); the same secret goes into ServiceNow.')
+param servicenowWebhookSecret string
+
+@secure()
+@description('Base64 AES-256 key sealing TAPs until their one-time retrieval: openssl rand -base64 32.')
+param tapDropKey string
+
+@description('Comma-separated UPNs mfaops must never touch.')
+param breakGlassUpns string = ''
+
+@description('Group (object id or display name) whose members mfaops must never touch.')
+param breakGlassGroup string = ''
+
+@description('Blast-radius limit: resets admitted per rolling hour.')
+param resetsPerHourLimit int = 20
+
+@description('Ticket state set when a reset succeeds (empty: leave it).')
+param servicenowSuccessState string = ''
+
+var tags = { 'azd-env-name': environmentName, application: 'mfaops' }
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-mfaops-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module resources 'resources.bicep' = {
+  name: 'mfaops-resources'
+  scope: rg
+  params: {
+    environmentName: environmentName
+    location: location
+    tags: tags
+    servicenowInstanceUrl: servicenowInstanceUrl
+    servicenowUsername: servicenowUsername
+    servicenowPassword: servicenowPassword
+    servicenowWebhookSecret: servicenowWebhookSecret
+    tapDropKey: tapDropKey
+    breakGlassUpns: breakGlassUpns
+    breakGlassGroup: breakGlassGroup
+    resetsPerHourLimit: resetsPerHourLimit
+    servicenowSuccessState: servicenowSuccessState
+  }
+}
+
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = resources.outputs.functionAppName
+output MFAOPS_IDENTITY_PRINCIPAL_ID string = resources.outputs.identityPrincipalId
+output WEBHOOK_URL string = resources.outputs.webhookUrl

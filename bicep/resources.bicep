@@ -1,0 +1,357 @@
+// mfaops resources in one resource group. Identity-based connections only: no connection strings or keys.
+param environmentName string
+param location string
+param tags object
+param servicenowInstanceUrl string
+param servicenowUsername string
+@secure()
+param servicenowPassword string
+@secure()
+param servicenowWebhookSecret string
+@secure()
+param tapDropKey string
+param breakGlassUpns string
+param breakGlassGroup string
+param resetsPerHourLimit int
+param servicenowSuccessState string
+
+@description('Flex Consumption instance memory and scale-out ceiling.')
+param instanceMemoryMB int = 2048
+param maximumInstanceCount int = 40
+
+var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var jobsTable = 'mfaopsjobs'
+var jobsByUserTable = 'mfaopsjobsbyuser'
+var resetQueue = 'mfaops-reset'
+var deploymentContainer = 'app-package'
+
+// Role definition ids (built-in roles).
+var roles = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
+  serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+}
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-mfaops-${token}'
+  location: location
+  tags: tags
+}
+
+// ---- Monitoring ---------------------------------------------------------------------------------------
+resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: 'log-mfaops-${token}'
+  location: location
+  tags: tags
+  properties: {
+    sku: { name: 'PerGB2018' }
+    retentionInDays: 90
+    features: { disableLocalAuth: true }
+  }
+}
+
+resource insights 'Microsoft.Insights/components@2020-02-02' = {
+  name: 'appi-mfaops-${token}'
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logs.id
+    DisableLocalAuth: true
+  }
+}
+
+// ---- Storage: the Functions host, the deployment package, the job tables -------------------------------
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35: Flex Consumption without VNet integration reaches its storage over the public endpoint; access is Entra-only (shared key off). Deny plus private endpoints once the app joins a VNet.
+  // checkov:skip=CKV_AZURE_59: same reason as CKV_AZURE_35; blob public access is off.
+  // checkov:skip=CKV_AZURE_43: the name is 'stmfaops' + uniqueString(), 21 lowercase alphanumerics, which Checkov cannot evaluate.
+  name: 'stmfaops${token}'
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: { name: 'Standard_GZRS' }
+  properties: {
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false // the host, the deployment and the app all use the managed identity
+    defaultToOAuthAuthentication: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: { defaultAction: 'Allow', bypass: 'AzureServices' }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: { enabled: true, days: 7 }
+    containerDeleteRetentionPolicy: { enabled: true, days: 7 }
+  }
+}
+
+resource packageContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainer
+  properties: { publicAccess: 'None' }
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource jobsTableResource 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: jobsTable
+}
+
+resource jobsByUserTableResource 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: jobsByUserTable
+}
+
+// ---- Service Bus: the reset queue and the alerts topic ------------------------------------------------
+resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+  name: 'sb-mfaops-${token}'
+  location: location
+  tags: tags
+  sku: { name: 'Standard', tier: 'Standard' }
+  identity: { type: 'SystemAssigned' }
+  properties: {
+    minimumTlsVersion: '1.2'
+    disableLocalAuth: true // Entra ID only: no SAS keys
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: bus
+  name: resetQueue
+  properties: {
+    requiresSession: true // one reset per user at a time
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'P1D' // ServiceNow retries a webhook for up to a day
+    maxDeliveryCount: 5
+    lockDuration: 'PT5M'
+    defaultMessageTimeToLive: 'P7D'
+    deadLetteringOnMessageExpiration: true
+  }
+}
+
+resource alertsTopic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
+  parent: bus
+  name: 'mfaops-alerts'
+  properties: {
+    defaultMessageTimeToLive: 'P14D'
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT1H'
+  }
+}
+
+// ---- Key Vault: the ServiceNow secrets and the TAP drop key -------------------------------------------
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_109: Key Vault references from a Flex Consumption app without VNet integration need the public endpoint; access is RBAC-only for one identity.
+  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109.
+  name: 'kv-mfaops-${take(token, 13)}'
+  location: location
+  tags: tags
+  properties: {
+    tenantId: subscription().tenantId
+    sku: { family: 'A', name: 'standard' }
+    enableRbacAuthorization: true
+    enablePurgeProtection: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 90
+    publicNetworkAccess: 'Enabled'
+    networkAcls: { defaultAction: 'Allow', bypass: 'AzureServices' }
+  }
+}
+
+resource webhookSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'servicenow-webhook-secret'
+  properties: { value: servicenowWebhookSecret, contentType: 'text/plain', attributes: { exp: 1893456000 } }
+}
+
+resource servicenowPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'servicenow-password'
+  properties: { value: servicenowPassword, contentType: 'text/plain', attributes: { exp: 1893456000 } }
+}
+
+resource tapDropKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'tap-drop-key'
+  properties: { value: tapDropKey, contentType: 'text/plain', attributes: { exp: 1893456000 } }
+}
+
+// ---- Function App (Flex Consumption, Python 3.11) ----------------------------------------------------
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225: Flex Consumption zone redundancy exists only in some regions; turn it on where the region offers it.
+  name: 'plan-mfaops-${token}'
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: { tier: 'FlexConsumption', name: 'FC1' }
+  properties: { reserved: true }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222: ServiceNow calls the webhook from the internet; requests are authenticated by function key and HMAC signature.
+  // checkov:skip=CKV_AZURE_17: ServiceNow authenticates with a function key and an HMAC signature, not a client certificate.
+  // checkov:skip=CKV_AZURE_212: an event-driven Flex Consumption app scales from zero; Service Bus keeps work while no instance runs.
+  // checkov:skip=CKV_AZURE_213: Flex Consumption has no health-check path setting; the platform restarts failed instances.
+  name: 'func-mfaops-${token}'
+  location: location
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identity.id}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertMode: 'Optional'
+    keyVaultReferenceIdentity: identity.id
+    publicNetworkAccess: 'Enabled'
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainer}'
+          authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identity.id }
+        }
+      }
+      scaleAndConcurrency: { instanceMemoryMB: instanceMemoryMB, maximumInstanceCount: maximumInstanceCount }
+      runtime: { name: 'python', version: '3.11' }
+    }
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: [
+        // The Functions host and its triggers, all through the user-assigned identity.
+        { name: 'AzureWebJobsStorage__accountName', value: storage.name }
+        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+        { name: 'AzureWebJobsStorage__clientId', value: identity.properties.clientId }
+        { name: 'ServiceBusConnection__credential', value: 'managedidentity' }
+        { name: 'ServiceBusConnection__clientId', value: identity.properties.clientId }
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
+        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.properties.clientId};Authorization=AAD' }
+        // mfaops settings (shared/settings.py; every one documented in the README).
+        { name: 'TABLE_SERVICE_URL', value: storage.properties.primaryEndpoints.table }
+        { name: 'TABLE_CONNECTION_STRING', value: '' }
+        { name: 'JOBS_TABLE', value: jobsTable }
+        { name: 'JOBS_BY_USER_TABLE', value: jobsByUserTable }
+        { name: 'JOB_UPDATE_RETRIES', value: '8' }
+        { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId }
+        { name: 'GRAPH_BASE_URL', value: 'https://graph.microsoft.com' }
+        { name: 'GRAPH_AUTH', value: 'managed_identity' }
+        { name: 'GRAPH_MAX_RETRIES', value: '3' }
+        { name: 'GRAPH_RETRY_AFTER_CAP_S', value: '30' }
+        { name: 'SERVICENOW_WEBHOOK_SECRET', value: '@Microsoft.KeyVault(SecretUri=${webhookSecret.properties.secretUri})' }
+        { name: 'SERVICENOW_INSTANCE_URL', value: servicenowInstanceUrl }
+        { name: 'SERVICENOW_USERNAME', value: servicenowUsername }
+        { name: 'SERVICENOW_PASSWORD', value: '@Microsoft.KeyVault(SecretUri=${servicenowPasswordSecret.properties.secretUri})' }
+        { name: 'SERVICENOW_ACCEPTED_APPROVALS', value: 'approved' }
+        { name: 'SERVICENOW_SUCCESS_STATE', value: servicenowSuccessState }
+        { name: 'WEBHOOK_MAX_SKEW_S', value: '300' }
+        { name: 'BREAK_GLASS_UPNS', value: breakGlassUpns }
+        { name: 'BREAK_GLASS_GROUP', value: breakGlassGroup }
+        { name: 'PRIVILEGED_ROLES', value: '*' }
+        { name: 'PRIVILEGED_APPROVAL_FIELD', value: 'u_mfa_privileged_approval' }
+        { name: 'RESETS_PER_HOUR_LIMIT', value: string(resetsPerHourLimit) }
+        { name: 'ALLOW_GUEST_RESET', value: 'false' }
+        { name: 'ALLOW_DISABLED_RESET', value: 'false' }
+        { name: 'DEFAULT_REVOKE_SESSIONS', value: 'true' }
+        { name: 'DEFAULT_ISSUE_TAP', value: 'true' }
+        { name: 'TAP_LIFETIME_MINUTES', value: '0' }
+        { name: 'TAP_USABLE_ONCE', value: 'true' }
+        { name: 'TAP_DROP_KEY', value: '@Microsoft.KeyVault(SecretUri=${tapDropKeySecret.properties.secretUri})' }
+        { name: 'RESET_QUEUE', value: resetQueue }
+        { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: '${bus.name}.servicebus.windows.net' }
+        { name: 'QUEUE_MAX_DELIVERIES', value: string(queue.properties.maxDeliveryCount) }
+        { name: 'LOG_LEVEL', value: 'INFO' }
+      ]
+    }
+  }
+  dependsOn: [packageContainer, jobsTableResource, jobsByUserTableResource]
+}
+
+// ---- Role assignments: data-plane roles only, each for one reason ------------------------------------
+// The host keeps leases and the deployment package in blobs.
+resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: storage
+  name: guid(storage.id, identity.id, roles.storageBlobDataOwner)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The job store: read and write job rows, the by-user index and the sealed TAP drop.
+resource tableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: storage
+  name: guid(storage.id, identity.id, roles.storageTableDataContributor)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The webhook enqueues resets and the app publishes alerts.
+resource busSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: bus
+  name: guid(bus.id, identity.id, roles.serviceBusDataSender)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The worker and the dead-letter function receive from the reset queue.
+resource busReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: queue
+  name: guid(queue.id, identity.id, roles.serviceBusDataReceiver)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Key Vault references in app settings resolve with the identity.
+resource vaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: vault
+  name: guid(vault.id, identity.id, roles.keyVaultSecretsUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Telemetry to Application Insights with local auth off needs an Entra-authenticated publisher.
+resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: insights
+  name: guid(insights.id, identity.id, roles.monitoringMetricsPublisher)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+output functionAppName string = site.name
+output identityPrincipalId string = identity.properties.principalId
+output webhookUrl string = 'https://${site.properties.defaultHostName}/api/itsm/servicenow'
