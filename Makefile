@@ -30,7 +30,7 @@ lint: install
 	$(PY) -m ruff check .
 
 typecheck: install
-	$(PY) -m mypy shared functions sandbox function_app.py
+	$(PY) -m mypy shared functions sandbox bench function_app.py
 
 unit: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -66,7 +66,10 @@ def delete_of_type(ctx: Ctx, uid: str, segment: str, mid: str) -> Reply:
     if method.phone_type == "mobile" and any(m.phone_type == "alternateMobile" for m in user.methods):
         raise GraphError(400, "badRequest", "A user can't have an alternateMobile number without a mobile number. "
                          "Delete the alternateMobile number first.")
-    is_default = user.default_target() is method
+    # The default names a kind of method: deleting one of two Authenticator registrations leaves the default
+    # usable; deleting the last of its kind while other methods remain is what Graph refuses.
+    kind = user.default_kind()
+    is_default = kind == [method]
     others = [m for m in user.methods if m is not method and TYPES[m.type].mfa]
     if is_default and others:
         raise GraphError(400, "badRequest", DEFAULT_CONFLICT)

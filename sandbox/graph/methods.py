@@ -47,6 +47,8 @@ PHONE_IDS = {
 PHONE_REPORT = {"mobile": "mobilePhone", "alternateMobile": "alternateMobilePhone", "office": "officePhone"}
 
 # userPreferredMethodForSecondaryAuthentication -> which method it names (type, phoneType or None).
+# shared/reset/plan.py holds the same Graph fact; the simulator keeps its own copy on purpose, so that it stays an
+# independent model of Graph and a wrong table in mfaops shows up as a failing test instead of agreeing with it.
 DEFAULT_TARGETS: dict[str, tuple[str, str | None]] = {
     "push": ("microsoftAuthenticator", None),
     "oath": ("softwareOath", None),

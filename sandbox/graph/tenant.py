@@ -78,11 +78,15 @@ class User:
         return next((m for m in self.methods if m.id == method_id), None)
 
     def default_target(self) -> Method | None:
-        """The method the user's default (userPreferredMethodForSecondaryAuthentication) names."""
+        """The method the user's default (userPreferredMethodForSecondaryAuthentication) names: the first of
+        its kind (push names an Authenticator registration, any of them)."""
+        return next(iter(self.default_kind()), None)
+
+    def default_kind(self) -> list[Method]:
         if not self.default_method or self.default_method not in DEFAULT_TARGETS:
-            return None
+            return []
         kind, phone_type = DEFAULT_TARGETS[self.default_method]
-        return next((m for m in self.methods if m.type == kind and m.phone_type == phone_type), None)
+        return [m for m in self.methods if m.type == kind and m.phone_type == phone_type]
 
     def tap(self) -> Method | None:
         return next((m for m in self.methods if m.type == "temporaryAccessPass"), None)

@@ -208,3 +208,14 @@ async def test_tap_usability_follows_the_clock_and_use(graph_http: httpx.AsyncCl
     assert await reason("tap.active") == "Expired"
     graph_sim.tenant.tap_policy["state"] = "disabled"
     assert await reason("tap.future") == "DisabledByPolicy"
+
+
+async def test_one_of_two_registrations_of_the_default_kind_may_go(graph_http: httpx.AsyncClient) -> None:
+    uid = await user_id(graph_http, "max.methods")  # two Authenticator apps among ten methods
+    await graph_http.patch(f"{BETA}/users/{uid}/authentication/signInPreferences",
+                           json={"userPreferredMethodForSecondaryAuthentication": "push"})
+    apps = [m for m in await methods(graph_http, uid) if "Authenticator" in m["@odata.type"]]
+    first = await graph_http.delete(f"{V1}/users/{uid}/authentication/microsoftAuthenticatorMethods/{apps[0]['id']}")
+    assert first.status_code == 204
+    last = await graph_http.delete(f"{V1}/users/{uid}/authentication/microsoftAuthenticatorMethods/{apps[1]['id']}")
+    assert last.status_code == 400 and last.json()["error"]["message"] == DEFAULT_CONFLICT

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 
 from sandbox.azurite import Azurite
 from sandbox.system import Sandbox, build_sandbox
+from sandbox.tickets import submit
 from shared.bootstrap import use_container
 
 
@@ -46,20 +46,9 @@ def ticket(number: str = "RITM0010001", sys_id: str = "a1" * 16, user: str = "ad
             "requested_by": "agent@contoso.example", **extra}
 
 
-def signed(box: Sandbox, body: dict[str, Any] | bytes, *, timestamp: int | None = None, secret: str | None = None,
-           content_type: str = "application/json", headers: dict[str, str] | None = None) -> func.HttpRequest:
-    from shared.reset.signature import sign
-
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    stamp = int(time.time()) if timestamp is None else timestamp
-    all_headers = {"Content-Type": content_type, "X-Mfaops-Timestamp": str(stamp),
-                   "X-Mfaops-Signature": sign(secret or box.webhook_secret, stamp, raw), **(headers or {})}
-    return func.HttpRequest("POST", "http://localhost/api/itsm/servicenow", headers=all_headers, body=raw)
-
-
-async def post(box: Sandbox, body: dict[str, Any] | bytes, **kwargs: Any) -> func.HttpResponse:
-    response: func.HttpResponse = await entry("servicenow_webhook")(signed(box, body, **kwargs))
-    return response
+async def post(box: Sandbox, body: dict[str, Any] | bytes, *, secret: str | None = None,
+               **kwargs: Any) -> func.HttpResponse:
+    return await submit(secret or box.webhook_secret, body, **kwargs)
 
 
 def body_of(response: func.HttpResponse) -> Any:

@@ -1,0 +1,55 @@
+"""What the benchmarks share: argument parsing, output, and a sandbox on Azurite."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sandbox.azurite import start_azurite
+from sandbox.system import Sandbox, build_sandbox
+from shared.bootstrap import use_container
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return p
+
+
+def emit(result: dict[str, Any], as_json: bool, rows: list[list[Any]], header: list[str]) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(str(h).rjust(w) for h, w in zip(header, widths, strict=True)))
+    for row in rows:
+        print("  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
+    print(f"({platform.python_implementation()} {platform.python_version()} on {platform.machine()}, "
+          f"{sys.platform})")
+
+
+@asynccontextmanager
+async def sandbox(tenant: dict[str, Any], *, latency_ms: float, environ: dict[str, str] | None = None,
+                  throttle: bool = False) -> AsyncIterator[Sandbox]:
+    azurite = start_azurite()
+    box = build_sandbox(table_connection_string=azurite.connection_string, tenant=tenant, throttle=throttle,
+                        environ={"LOG_LEVEL": "WARNING", **(environ or {})})
+    box.graph.latency_ms = latency_ms
+    use_container(box.container)
+    try:
+        await box.container.job_store().ensure_tables()
+        yield box
+    finally:
+        use_container(None)
+        await box.container.close()
+        azurite.stop()
+
+
+def outer_calls(box: Sandbox) -> int:
+    """Graph round trips: requests that crossed the wire (a $batch is one; its inner requests are not)."""
+    return sum(1 for c in box.graph.calls if not c.get("batch"))

@@ -1,0 +1,132 @@
+"""Reset round trips and wall time: mfaops's reset against what the popular scripts do.
+
+Baseline (Reset-MgUserMFA-style scripts): list the methods, delete them one by one in list order, keep any
+that Graph refuses (the default method, a mobile phone with an alternate) and retry those at the end. It gets
+the same msgraph-sdk client, the same connection reuse and the same latency. mfaops runs the real service
+through the real queue worker: ticket check, guardrails, removal, and (in the full reset) session revocation
+and a TAP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import statistics
+import time
+from typing import Any
+
+from bench.common import emit, outer_calls, parser, sandbox
+from sandbox.system import DEMO_TENANT
+from sandbox.tickets import submit
+from shared.errors import GraphError
+from shared.graph.sdk_gateway import SdkGraphGateway
+
+METHODS = [
+    {"type": "phone", "phoneType": "mobile", "phoneNumber": "+1 5550100"},
+    {"type": "microsoftAuthenticator", "displayName": "iPhone"},
+    {"type": "phone", "phoneType": "alternateMobile", "phoneNumber": "+1 5550101"},
+    {"type": "email", "emailAddress": "u@home.example"},
+    {"type": "fido2", "displayName": "YubiKey"},
+    {"type": "phone", "phoneType": "office", "phoneNumber": "+1 5550102"},
+    {"type": "softwareOath"},
+    {"type": "windowsHelloForBusiness", "displayName": "PC"},
+    {"type": "fido2", "displayName": "Titan"},
+    {"type": "microsoftAuthenticator", "displayName": "iPad"},
+]
+
+
+def sys_id_for(n: int, run: int, who: str) -> str:
+    return f"{n:02d}{run + 1:02d}{'0' if who == 'mfaops' else '1'}".ljust(32, "e")
+
+
+def tenant(counts: list[int], runs: int) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DEMO_TENANT.read_text())
+    records = []
+    for n in counts:
+        for run in range(-1, runs):  # run -1 warms up (imports, connections, tables) and is not counted
+            for who in ("mfaops", "baseline"):
+                upn = f"bench.{who}.{n}.{run}@contoso.example"
+                # The default (push) is the second method listed, as the Authenticator usually is.
+                data["users"].append({"userPrincipalName": upn, "methods": copy.deepcopy(METHODS[:n]),
+                                      "defaultMethod": "push"})
+                records.append({"table": "sc_req_item", "sys_id": sys_id_for(n, run, who),
+                                "number": f"RITM{n:03d}{run + 1:03d}",
+                                "state": "1", "approval": "approved", "active": True, "requested_for": upn})
+    data["servicenow"] = {"records": records}
+    return data
+
+
+async def baseline(gateway: SdkGraphGateway, upn: str) -> None:
+    user_id = upn
+    methods = await gateway.list_methods(user_id)
+    refused = []
+    for method in methods:
+        try:
+            await gateway.delete_method(user_id, method)
+        except GraphError:
+            refused.append(method)
+    for method in refused:  # the final retry of what Graph refused
+        await gateway.delete_method(user_id, method)
+
+
+async def measure(counts: list[int], runs: int, latency_ms: float) -> dict[str, Any]:
+    cases = []
+    async with sandbox(tenant(counts, runs), latency_ms=latency_ms) as box:
+        gateway = box.container.graph()
+        assert isinstance(gateway, SdkGraphGateway)
+        deliver, _ = box.handlers()
+        for n in counts:
+            figures: dict[str, list[float]] = {k: [] for k in ("rt", "wall", "b_rt", "b_wall")}
+            for run in range(-1, runs):
+                upn = f"bench.mfaops.{n}.{run}@contoso.example"
+                accepted = await submit(box.webhook_secret, {
+                    "table": "sc_req_item", "sys_id": sys_id_for(n, run, "mfaops"),
+                    "number": f"RITM{n:03d}{run + 1:03d}", "action": "reset_mfa", "user": upn})
+                assert accepted.status_code == 202, accepted.get_body()
+                box.graph.calls.clear()
+                started = time.perf_counter()
+                await box.queue.drain(deliver)
+                figures["wall"].append(time.perf_counter() - started)
+                figures["rt"].append(outer_calls(box))
+                left = box.graph.tenant.user(upn)
+                assert left is not None and [m.type for m in left.methods] == ["temporaryAccessPass"], "reset"
+
+                upn = f"bench.baseline.{n}.{run}@contoso.example"
+                box.graph.calls.clear()
+                started = time.perf_counter()
+                await baseline(gateway, upn)
+                figures["b_wall"].append(time.perf_counter() - started)
+                figures["b_rt"].append(outer_calls(box))
+                assert box.graph.tenant.user(upn).methods == [], "baseline"  # type: ignore[union-attr]
+                if run < 0:
+                    for series in figures.values():
+                        series.pop()
+            cases.append({
+                "methods": n, "roundtrips": int(statistics.median(figures["rt"])),
+                "wall_s": round(statistics.median(figures["wall"]), 3),
+                "baseline_roundtrips": int(statistics.median(figures["b_rt"])),
+                "baseline_wall_s": round(statistics.median(figures["b_wall"]), 3),
+            })
+    for case in cases:
+        case["speedup"] = round(case["baseline_wall_s"] / case["wall_s"], 2)
+    return {"latency_ms": latency_ms, "runs": runs, "cases": cases}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__ or "")
+    p.add_argument("--latency-ms", type=float, default=100.0)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--methods", default="2,6,10", help="method counts, comma-separated")
+    args = p.parse_args(argv)
+    counts = [int(c) for c in args.methods.split(",")]
+    result = asyncio.run(measure(counts, args.runs, args.latency_ms))
+    rows = [[c["methods"], c["roundtrips"], c["wall_s"], c["baseline_roundtrips"], c["baseline_wall_s"],
+             c["speedup"]] for c in result["cases"]]
+    emit(result, args.json, rows, ["methods", "mfaops round trips", "mfaops s", "baseline round trips",
+                                   "baseline s", "baseline/mfaops"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""The benchmarks start and report the figures they promise (small runs; `make bench` runs them in full)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> dict[str, object]:
+    result = subprocess.run([sys.executable, "-m", *args, "--json"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_reset_bench_counts_round_trips_for_mfaops_and_the_baseline() -> None:
+    out = run("bench.reset", "--runs", "1", "--methods", "6", "--latency-ms", "0")
+    [case] = out["cases"]  # type: ignore[misc]
+    assert case["methods"] == 6 and case["roundtrips"] == 4 and case["baseline_roundtrips"] == 9
+
+
+def test_throughput_bench_completes_every_reset() -> None:
+    out = run("bench.throughput", "--resets", "4", "--latency-ms", "0")
+    assert out["resets"] == out["completed"] == 4 and out["failed"] == 0 and out["lost"] == 0
+
+
+@pytest.mark.timeout(300)
+def test_coldstart_bench_measures_import_and_package() -> None:
+    out = run("bench.coldstart", "--runs", "1")
+    assert float(out["import_s"]) > 0 and float(out["rss_mb"]) > 0  # type: ignore[arg-type]
+    assert "msgraph-sdk" in out["largest_dependencies_mb"]  # type: ignore[operator]
