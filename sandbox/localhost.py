@@ -1,14 +1,17 @@
 """A local Functions host: serves ``function_app.app``'s functions as Azure would, without Core Tools.
 
 HTTP triggers become routes under ``/api`` (function keys are not enforced, as with ``func start``);
-Service Bus triggers are fed from the in-process queue (``sandbox.queue``), the dead-letter queue included.
+Service Bus triggers are fed from the in-process queue (``sandbox.queue``), the dead-letter queue included;
+timer triggers fire on their NCRONTAB schedules.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
@@ -18,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox.ncrontab import Schedule
 from shared.queue.port import QueueMessage
 
 _INDEX: dict[int, list[Any]] = {}
@@ -96,6 +100,36 @@ async def call_queue_function(user_function: Any, message: QueueMessage) -> None
     result = user_function(to_function_message(message))
     if inspect.isawaitable(result):
         await result
+
+
+def timer_functions(app: func.FunctionApp) -> list[tuple[Schedule, bool, Any]]:
+    """(schedule, run on startup, user function) for every timer-triggered function of the app."""
+    found = []
+    for fn in functions_of(app):
+        trigger = fn.get_trigger()
+        if trigger is not None and trigger.get_binding_name() == "timerTrigger":
+            schedule = Schedule.parse(str(getattr(trigger, "schedule", "")))
+            found.append((schedule, bool(getattr(trigger, "run_on_startup", False)), fn.get_user_function()))
+    return found
+
+
+async def run_timers(app: func.FunctionApp, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    """Fire timer functions on their NCRONTAB schedules until cancelled (the local host's timer trigger)."""
+    from azure.functions.timer import TimerRequest
+
+    timers = timer_functions(app)
+    if not timers:
+        return
+    due = [now() if startup else schedule.next_after(now()) for schedule, startup, _ in timers]
+    while True:
+        index = min(range(len(timers)), key=lambda i: due[i])
+        await asyncio.sleep(max(0.0, (due[index] - now()).total_seconds()))
+        schedule, _, user_fn = timers[index]
+        past_due = (now() - due[index]).total_seconds() > 1
+        result = user_fn(TimerRequest(past_due=past_due))
+        if inspect.isawaitable(result):
+            await result
+        due[index] = schedule.next_after(now())
 
 
 def build_api(app: func.FunctionApp) -> Starlette:

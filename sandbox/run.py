@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from sandbox.azurite import AzuriteError, start_azurite
-from sandbox.localhost import build_api
+from sandbox.localhost import build_api, run_timers
 from sandbox.scenario import play, table
 from sandbox.system import DEMO_TENANT, build_sandbox
 from shared.bootstrap import use_container
@@ -63,9 +63,11 @@ async def _serve(*, port: int, tenant: str, connection_string: str, once: bool, 
     serving = asyncio.create_task(server.serve())
     deliver, dead_letter = box.handlers()
     worker = asyncio.create_task(box.queue.serve(deliver, dead_letter))
+    timers = asyncio.create_task(run_timers(function_app.app))
     while not server.started:
         if serving.done():
             worker.cancel()
+            timers.cancel()
             print(f"error: could not listen on 127.0.0.1:{port} (in use? try --port)", file=sys.stderr)
             return 2
         await asyncio.sleep(0.05)
@@ -89,9 +91,10 @@ async def _serve(*, port: int, tenant: str, connection_string: str, once: bool, 
             await serving
     finally:
         server.should_exit = True
-        worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker
+        for task in (worker, timers):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await serving
         await box.container.close()
         use_container(None)

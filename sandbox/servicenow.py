@@ -88,5 +88,17 @@ def build_servicenow_app(instance: ServiceNowInstance) -> Starlette:
             shown = {k: shown.get(k, "") for k in wanted if k in shown or "." not in k}
         return JSONResponse({"result": shown})
 
-    routes = [Route("/api/now/table/{table}/{sys_id}", record, methods=["GET", "PATCH"])]
+    async def control(request: Request) -> Response:
+        """Sandbox control (not part of ServiceNow): fail the next N Table API calls with a status."""
+        body = json.loads(await request.body() or b"{}")
+        instance.fail_next = int(body.get("fail_next", 0))
+        instance.fail_status = int(body.get("status", 429))
+        return JSONResponse({"fail_next": instance.fail_next, "status": instance.fail_status})
+
+    async def journal(request: Request) -> Response:
+        return JSONResponse({"journal": instance.journal})
+
+    routes = [Route("/api/now/table/{table}/{sys_id}", record, methods=["GET", "PATCH"]),
+              Route("/_sandbox/config", control, methods=["POST"]),
+              Route("/_sandbox/journal", journal, methods=["GET"])]
     return Starlette(routes=routes)

@@ -206,3 +206,13 @@ async def test_a_long_history_is_truncated_not_rejected(job_store: TableJobStore
     assert stored.steps[0].action == "received"
     assert stored.steps[1].outcome == "truncated"
     assert stored.steps[-1].action == "step-399"
+
+
+def test_a_missing_azurite_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    from pathlib import Path
+
+    import sandbox.azurite as launcher
+
+    monkeypatch.setattr(launcher, "ROOT", Path(str(tmp_path)))
+    with pytest.raises(launcher.AzuriteError, match="npm ci"):
+        launcher.start_azurite()

@@ -155,6 +155,10 @@ def add_phone(ctx: Ctx, uid: str) -> Reply:
                     props={"phoneNumber": body["phoneNumber"], "phoneType": phone_type,
                            "smsSignInState": "notAllowedByPolicy"})
     user.methods.append(method)
+    audit.write(ctx.tenant, when=method.created, service="Authentication Methods",
+                activity="Admin registered security info", user=user, operation="Add",
+                initiated_by=audit.initiated_by_app(ctx.tenant),
+                result_reason=f"Admin registered {phone_type} phone method for user")
     return Reply(201, method_view(ctx.tenant, method))
 
 
@@ -195,6 +199,12 @@ def patch_requirements(ctx: Ctx, uid: str) -> Reply:
     state = (ctx.body or {}).get("perUserMfaState")
     if state not in {"disabled", "enabled", "enforced"}:
         raise GraphError(400, "badRequest", f"Invalid perUserMfaState '{state}'.")
+    states = {"disabled": 0, "enabled": 1, "enforced": 2}
+    audit.write(ctx.tenant, when=ctx.tenant.clock.now(), service="Core Directory", activity="Update user", user=user,
+                initiated_by=audit.initiated_by_app(ctx.tenant),
+                modified=[audit.prop("StrongAuthenticationRequirement",
+                                     [{"State": states[user.per_user_mfa]}] if user.per_user_mfa != "disabled" else [],
+                                     [{"State": states[state]}] if state != "disabled" else [])])
     user.per_user_mfa = state
     return Reply(204)
 

@@ -219,3 +219,16 @@ async def test_one_of_two_registrations_of_the_default_kind_may_go(graph_http: h
     assert first.status_code == 204
     last = await graph_http.delete(f"{V1}/users/{uid}/authentication/microsoftAuthenticatorMethods/{apps[1]['id']}")
     assert last.status_code == 400 and last.json()["error"]["message"] == DEFAULT_CONFLICT
+
+
+async def test_adding_a_phone_and_changing_per_user_mfa_are_audited(graph_http: httpx.AsyncClient,
+                                                                    graph_sim: GraphSimulator) -> None:
+    uid = await user_id(graph_http, "no.methods")
+    assert (await graph_http.post(f"{V1}/users/{uid}/authentication/phoneMethods",
+                                  json={"phoneNumber": "+1 5550100", "phoneType": "mobile"})).status_code == 201
+    await graph_http.patch(f"{BETA}/users/{uid}/authentication/requirements", json={"perUserMfaState": "enforced"})
+    activities = [(e["loggedByService"], e["activityDisplayName"]) for e in graph_sim.tenant.audits]
+    assert activities == [("Authentication Methods", "Admin registered security info"),
+                          ("Core Directory", "Update user")]
+    change = graph_sim.tenant.audits[1]["targetResources"][0]["modifiedProperties"][0]
+    assert change["displayName"] == "StrongAuthenticationRequirement" and '"State": 2' in change["newValue"]
