@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.alerts import Alerts
 from shared.errors import (
@@ -64,6 +65,7 @@ class ResetService:
         job = Job.new(JobKind.RESET, _target_of(request.user),
                       Source(kind="ticket", table=request.table, sys_id=request.sys_id, number=request.number),
                       requested_by=request.requested_by, idempotency_key=request.idempotency_key, now=self.now())
+        job.record("options", "ok", "as the ticket asked", data=_options(request), now=self.now())
         stored, created = await self.jobs.create(job)
         if stored.state is JobState.RECEIVED:
             # New, or an earlier delivery whose enqueue failed: (re)enqueue. Duplicate detection on the
@@ -120,9 +122,11 @@ class ResetService:
     async def retry(self, job_id: str, *, by: str, reason: str = "") -> Job:
         """An operator approves a parked job or retries a failed one: back on the queue, on the record."""
         job = await self.jobs.update(job_id, lambda j: j.retry(by, reason, now=self.now()))
+        options = next((s.data for s in job.steps if s.action == "options"), {})
         request = ResetRequest.model_validate({
             "table": job.source.table, "sys_id": job.source.sys_id, "number": job.source.number,
-            "action": "reset_mfa", "user": job.target.upn or job.target.id, "requested_by": job.requested_by})
+            "action": "reset_mfa", "user": job.target.upn or job.target.id, "requested_by": job.requested_by,
+            **{k: v for k, v in options.items() if v is not None}})
         # A fresh message id: duplicate detection would drop a second message with the ticket's own key.
         retries = sum(1 for s in job.steps if s.action == "retry")
         await self.queue.send(json.dumps(request.to_message()).encode(),
@@ -132,6 +136,14 @@ class ResetService:
 
     # -- the reset itself -----------------------------------------------------------------------------
     async def _execute(self, job: Job, request: ResetRequest) -> None:
+        revoke = request.revoke_sessions if request.revoke_sessions is not None else \
+            self.settings.default_revoke_sessions
+        issue_tap = request.issue_tap if request.issue_tap is not None else self.settings.default_issue_tap
+        if issue_tap and not self.tap_drop.configured:
+            # Before anything is removed: a user left with no methods and no pass is locked out.
+            await self._finish(job, lambda j: j.fail("configuration", "a Temporary Access Pass was asked for but "
+                                                     "TAP_DROP_KEY is not set", now=self.now()))
+            return
         ticket = await self.tickets.get_ticket(request.table, request.sys_id)
         problem = _ticket_problem(ticket, request, self.settings)
         if problem or ticket is None:
@@ -157,13 +169,9 @@ class ResetService:
         if not await self._admitted(job):
             return
         await self._remove(job, snapshot)
-        revoke = request.revoke_sessions if request.revoke_sessions is not None else \
-            self.settings.default_revoke_sessions
-        issue_tap = request.issue_tap if request.issue_tap is not None else self.settings.default_issue_tap
-        await asyncio.gather(self._revoke(job, revoke, snapshot), self._issue_tap(job, issue_tap, snapshot))
-        job = await self.jobs.get(job.job_id)
-        failed_tap = any(s.action == "issue_tap" and s.outcome == "failed" for s in job.steps[-3:])
-        if failed_tap:
+        _, tap_ok = await asyncio.gather(self._revoke(job, revoke, snapshot),
+                                         self._issue_tap(job, issue_tap, snapshot))
+        if not tap_ok:
             await self._finish(job, lambda j: j.fail("tap_not_issued", "methods were removed but no Temporary "
                                                      "Access Pass could be issued", now=self.now()))
         else:
@@ -234,13 +242,11 @@ class ResetService:
         await self.graph.revoke_sessions(snapshot.user.id)
         await self._step(job, "revoke_sessions", "revoked", "refresh tokens and session cookies invalidated")
 
-    async def _issue_tap(self, job: Job, issue: bool, snapshot: UserSnapshot) -> None:
+    async def _issue_tap(self, job: Job, issue: bool, snapshot: UserSnapshot) -> bool:
+        """False when Graph refused the pass (its policy); throttling and 5xx propagate for a redelivery."""
         if not issue:
             await self._step(job, "issue_tap", "skipped", "not requested")
-            return
-        if not self.tap_drop.configured:
-            await self._step(job, "issue_tap", "failed", "TAP_DROP_KEY is not set: a TAP could not be delivered")
-            return
+            return True
         lifetime = self.settings.tap_lifetime_minutes or None
         try:
             tap: IssuedTap = await self.graph.create_tap(snapshot.user.id, lifetime_minutes=lifetime,
@@ -249,11 +255,12 @@ class ResetService:
             if isinstance(exc, GraphThrottledError | GraphTransientError):
                 raise
             await self._step(job, "issue_tap", "failed", str(exc))
-            return
+            return False
         await self.tap_drop.put(job.job_id, tap)
         await self._step(job, "issue_tap", "issued", f"{'one-time' if tap.usable_once else 'multi-use'}, valid "
                          f"until {tap.expires.isoformat()}", data={"expires": tap.expires.isoformat(),
                                                                    "method_id": tap.method_id})
+        return True
 
     # -- bookkeeping ----------------------------------------------------------------------------------
     async def _step(self, job: Job, action: str, outcome: str, detail: str = "",
@@ -307,6 +314,10 @@ class ResetService:
         job.fail("invalid_message", str(exc), now=self.now())
         stored, _ = await self.jobs.create(job)
         return stored
+
+
+def _options(request: ResetRequest) -> dict[str, Any]:
+    return {"revoke_sessions": request.revoke_sessions, "issue_tap": request.issue_tap}
 
 
 def _to_queued(job: Job) -> None:

@@ -183,3 +183,34 @@ async def test_a_tap_the_policy_refuses_fails_the_job_after_the_removal(sandbox:
     assert job["state"] == "failed" and job["error"]["code"] == "tap_not_issued"
     assert len(job["methods_removed"]) == 2
     assert "NOT reset" in journal(sandbox, "a1" * 16)[0]
+
+
+@pytest.mark.parametrize("sandbox_env", [{"TAP_DROP_KEY": "", "JOBS_TABLE": "jobsnokey",
+                                          "JOBS_BY_USER_TABLE": "byusernokey"}])
+async def test_a_tap_that_could_not_be_delivered_stops_the_reset_before_anything_is_removed(
+        sandbox: Sandbox) -> None:
+    job = await reset(sandbox)
+    assert job["state"] == "failed" and job["error"]["code"] == "configuration"
+    assert "TAP_DROP_KEY" in job["error"]["message"]
+    assert graph_calls(sandbox) == []
+    user = sandbox.graph.tenant.user("ada.lovelace@contoso.example")
+    assert user is not None and len(user.methods) == 2
+
+
+async def test_an_operator_retry_keeps_what_the_ticket_asked_for(sandbox: Sandbox) -> None:
+    sandbox.servicenow.records[("sc_req_item", "a1" * 16)]["approval"] = "requested"
+    first = await reset(sandbox, revoke_sessions=False, issue_tap=False)
+    assert first["state"] == "rejected"
+    sandbox.servicenow.records[("sc_req_item", "a1" * 16)]["approval"] = "approved"
+    import azure.functions as func
+
+    response = await entry("retry_job")(func.HttpRequest(
+        "POST", "http://localhost/api/jobs/x/retry", body=b'{"by": "ops@contoso.example"}',
+        route_params={"job_id": first["job_id"]}))
+    assert response.status_code == 202
+    await sandbox.deliver_all()
+    from tests.reset.conftest import get_job
+
+    job = await get_job(first["job_id"])
+    assert job["state"] == "succeeded"
+    assert job["sessions_revoked"] is False and job["tap_issued"] is False
