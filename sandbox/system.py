@@ -20,7 +20,7 @@ from sandbox.localhost import call_queue_function, queue_functions
 from sandbox.queue import InProcessQueue
 from sandbox.servicenow import ServiceNowInstance, build_servicenow_app
 from shared.alerts import LogAlerts
-from shared.bootstrap import Container
+from shared.bootstrap import Container, configure_logging
 from shared.queue.port import QueueMessage
 from shared.settings import Settings, load_settings
 from shared.tapdrop import new_drop_key
@@ -93,6 +93,7 @@ def build_sandbox(*, table_connection_string: str, tenant: Path | dict[str, Any]
         "SERVICENOW_USERNAME": servicenow.username, "SERVICENOW_PASSWORD": servicenow.password,
     })
     settings = load_settings(values)
+    configure_logging(settings)
     queue = InProcessQueue(max_deliveries=settings.queue_max_deliveries)
     alerts = LogAlerts()
     graph_transport = servicenow_transport = None

@@ -139,6 +139,9 @@ class Container:
         return self._reset
 
     async def close(self) -> None:
+        close_queue = getattr(self._queue, "close", None)
+        if close_queue is not None:
+            await close_queue()
         if self._servicenow_http is not None:
             await self._servicenow_http.aclose()
             self._servicenow_http = None
@@ -161,8 +164,17 @@ _container: Container | None = None
 def container() -> Container:
     global _container
     if _container is None:
-        _container = Container(get_settings())
+        settings = get_settings()
+        configure_logging(settings)
+        _container = Container(settings)
     return _container
+
+
+def configure_logging(settings: Settings) -> None:
+    """LOG_LEVEL applies to mfaops's own loggers; the Functions host owns the root logger and its handlers."""
+    import logging
+
+    logging.getLogger("mfaops").setLevel(settings.log_level)
 
 
 def use_container(new: Container | None) -> None:
