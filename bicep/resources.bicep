@@ -278,6 +278,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'RESET_QUEUE', value: resetQueue }
         { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: '${bus.name}.servicebus.windows.net' }
         { name: 'QUEUE_MAX_DELIVERIES', value: string(queue.properties.maxDeliveryCount) }
+        { name: 'ALERTS_TOPIC', value: alertsTopic.name }
         { name: 'LOG_LEVEL', value: 'INFO' }
       ]
     }
@@ -308,7 +309,7 @@ resource tableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// The webhook enqueues resets and the app publishes alerts.
+// The webhook enqueues resets and the app publishes alerts on the topic.
 resource busSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: bus
   name: guid(bus.id, identity.id, roles.serviceBusDataSender)

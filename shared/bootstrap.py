@@ -116,9 +116,14 @@ class Container:
 
     def alerts(self) -> Alerts:
         if self._alerts is None:
-            from shared.alerts import LogAlerts
+            from shared.alerts import FanOutAlerts, LogAlerts, TopicAlerts
 
-            self._alerts = LogAlerts()
+            settings = self.settings
+            if settings.servicebus_namespace and settings.alerts_topic:
+                topic = TopicAlerts(settings.servicebus_namespace, settings.alerts_topic, self.credential())
+                self._alerts = FanOutAlerts(LogAlerts(), topic)
+            else:
+                self._alerts = LogAlerts()
         return self._alerts
 
     def tap_drop(self) -> TapDrop:
@@ -139,9 +144,10 @@ class Container:
         return self._reset
 
     async def close(self) -> None:
-        close_queue = getattr(self._queue, "close", None)
-        if close_queue is not None:
-            await close_queue()
+        for client in (self._queue, self._alerts):
+            closer = getattr(client, "close", None)
+            if closer is not None:
+                await closer()
         if self._servicenow_http is not None:
             await self._servicenow_http.aclose()
             self._servicenow_http = None

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     reset_queue: str = Field(default="mfaops-reset", alias="RESET_QUEUE")
     servicebus_namespace: str = Field(default="", alias="ServiceBusConnection__fullyQualifiedNamespace")
     queue_max_deliveries: int = Field(default=5, ge=1, le=100, alias="QUEUE_MAX_DELIVERIES")
+    alerts_topic: str = Field(default="mfaops-alerts", alias="ALERTS_TOPIC")
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 

@@ -227,8 +227,6 @@ class GraphSimulator:
             return _response(self.error(400, "BadRequest", "Invalid version."))
         if self.latency_ms:
             await asyncio.sleep(self.latency_ms / 1000)
-        if self.rng.random() < self.faults.rate_reset:
-            raise ConnectionResetError("connection reset (injected)")
         if rest == "$batch" and request.method == "POST":
             # The envelope costs nothing: Graph evaluates each inner request against the limits on its own.
             outer = self._faulted_or_throttled("POST", "/$batch", throttle=False)
@@ -257,6 +255,18 @@ def _response(reply: Reply) -> Response:
                     media_type="application/json")
 
 
-def build_app(sim: GraphSimulator) -> Starlette:
+def build_app(sim: GraphSimulator) -> Any:
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
-    return Starlette(routes=[Route("/{path:path}", sim.asgi_endpoint, methods=methods)])
+    inner = Starlette(routes=[Route("/{path:path}", sim.asgi_endpoint, methods=methods)])
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        graph_call = scope["type"] == "http" and "/_sandbox/" not in scope["path"]
+        if graph_call and sim.rng.random() < sim.faults.rate_reset:
+            # A connection reset: the response starts, then the connection drops mid-body. Over HTTP the client
+            # sees the peer close the connection; in-process (httpx.ASGITransport) the error itself.
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+            raise ConnectionResetError("connection reset (injected)")
+        await inner(scope, receive, send)
+
+    return app

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from sandbox.azurite import free_port
 from sandbox.graph import GraphSimulator, build_app
@@ -62,6 +63,9 @@ def test_the_simulator_serves_over_http_on_loopback() -> None:
                 time.sleep(0.05)
         assert response.status_code == 200
         assert response.json()["displayName"] == "Ada Lovelace"
+        httpx.post(f"http://127.0.0.1:{port}/_sandbox/config", json={"faults": {"rate_reset": 1.0}}, timeout=5)
+        with pytest.raises(httpx.RemoteProtocolError):  # the injected reset drops the connection mid-response
+            httpx.get(f"http://127.0.0.1:{port}/v1.0/users", timeout=5)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
