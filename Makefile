@@ -45,7 +45,7 @@ $(IAC_VENV)/.installed:
 iac: $(IAC_VENV)/.installed
 	$(CHECKOV) -d bicep --skip-path graph-permissions.bicep
 
-test: lint typecheck unit iac
+test: lint typecheck iac unit
 
 bench: install
 	$(PY) -m bench

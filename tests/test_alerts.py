@@ -4,40 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 import pytest
-from azure.servicebus import ServiceBusMessage
-from azure.servicebus.exceptions import ServiceBusConnectionError
 
 from shared.alerts import FanOutAlerts, LogAlerts, TopicAlerts
-
-
-class TopicClient:
-    def __init__(self, fail: bool = False) -> None:
-        self.sent: list[tuple[str, ServiceBusMessage]] = []
-        self.fail = fail
-
-    def get_topic_sender(self, topic: str) -> Any:
-        client = self
-
-        class Sender:
-            async def __aenter__(self) -> Sender:
-                return self
-
-            async def __aexit__(self, *exc: object) -> None:
-                return None
-
-            async def send_messages(self, message: ServiceBusMessage) -> None:
-                if client.fail:
-                    raise ServiceBusConnectionError(message="namespace unreachable")
-                client.sent.append((topic, message))
-
-        return Sender()
+from tests.fakes import RecordingServiceBusClient
 
 
 async def test_an_alert_goes_to_the_log_and_the_topic(caplog: pytest.LogCaptureFixture) -> None:
-    client = TopicClient()
+    client = RecordingServiceBusClient()
     alerts = FanOutAlerts(LogAlerts(), TopicAlerts("ns", "mfaops-alerts", credential=None,  # type: ignore[arg-type]
                                                    client=client))  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING, logger="mfaops.alerts"):
@@ -52,7 +27,7 @@ async def test_an_alert_goes_to_the_log_and_the_topic(caplog: pytest.LogCaptureF
 async def test_a_failing_topic_is_logged_and_swallowed(caplog: pytest.LogCaptureFixture) -> None:
     log_sink = LogAlerts()
     alerts = FanOutAlerts(log_sink, TopicAlerts("ns", "t", credential=None,  # type: ignore[arg-type]
-                                                client=TopicClient(fail=True)))  # type: ignore[arg-type]
+                                                client=RecordingServiceBusClient(fail=True)))  # type: ignore[arg-type]
     await alerts.raise_alert("blast_radius", "limit reached", job_id="j2")
     assert log_sink.raised[0]["job_id"] == "j2"
     assert "not published to TopicAlerts: ServiceBusConnectionError" in caplog.text

@@ -76,7 +76,7 @@ class SdkGraphGateway(GraphGateway):
         if body is not None:
             info.set_stream_content(json.dumps(body).encode(), "application/json")
         raw: bytes | None = await self._adapter.send_primitive_async(
-            info, "bytes", {"XXX": ODataError})
+            info, "bytes", {"4XX": ODataError, "5XX": ODataError})
         return json.loads(raw) if raw else None
 
     # -- users ----------------------------------------------------------------------------------------

@@ -3,41 +3,15 @@ is a stand-in that records what the SDK would send)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from azure.servicebus import ServiceBusMessage
-from azure.servicebus.exceptions import ServiceBusConnectionError
 
 from shared.queue.port import QueueUnavailableError
 from shared.queue.servicebus import ServiceBusJobQueue
-
-
-class RecordingClient:
-    def __init__(self, fail: bool = False) -> None:
-        self.sent: list[tuple[str, ServiceBusMessage]] = []
-        self.fail = fail
-
-    def get_queue_sender(self, queue: str) -> Any:
-        client = self
-
-        class Sender:
-            async def __aenter__(self) -> Sender:
-                return self
-
-            async def __aexit__(self, *exc: object) -> None:
-                return None
-
-            async def send_messages(self, message: ServiceBusMessage) -> None:
-                if client.fail:
-                    raise ServiceBusConnectionError(message="namespace unreachable")
-                client.sent.append((queue, message))
-
-        return Sender()
+from tests.fakes import RecordingServiceBusClient
 
 
 async def test_the_message_carries_the_duplicate_key_the_session_and_the_correlation() -> None:
-    client = RecordingClient()
+    client = RecordingServiceBusClient()
     queue = ServiceBusJobQueue("ns.servicebus.windows.net", "mfaops-reset", credential=None,  # type: ignore[arg-type]
                                client=client)  # type: ignore[arg-type]
     await queue.send(b'{"x": 1}', message_id="k" * 200, session_id="ada@contoso.example", correlation_id="job-1")
@@ -49,6 +23,6 @@ async def test_the_message_carries_the_duplicate_key_the_session_and_the_correla
 
 
 async def test_a_broker_outage_is_a_queue_unavailable_error() -> None:
-    queue = ServiceBusJobQueue("ns", "q", credential=None, client=RecordingClient(fail=True))  # type: ignore[arg-type]
+    queue = ServiceBusJobQueue("ns", "q", credential=None, client=RecordingServiceBusClient(fail=True))  # type: ignore[arg-type]
     with pytest.raises(QueueUnavailableError, match="ServiceBusConnectionError"):
         await queue.send(b"{}", message_id="m", session_id="s", correlation_id="c")
