@@ -146,6 +146,14 @@ class GraphGateway(abc.ABC):
         """User, memberships, methods and default method by object id or UPN (GraphNotFoundError if none)."""
 
     @abc.abstractmethod
+    async def per_user_mfa(self, user_id: str) -> str:
+        """Legacy per-user MFA state (disabled, enabled, enforced) from beta authentication/requirements."""
+
+    @abc.abstractmethod
+    async def set_per_user_mfa(self, user_id: str, state: str) -> None:
+        """Set the legacy per-user MFA state."""
+
+    @abc.abstractmethod
     async def set_default_method(self, user_id: str, method: str) -> None:
         """Change userPreferredMethodForSecondaryAuthentication (beta signInPreferences)."""
 

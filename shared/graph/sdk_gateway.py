@@ -264,6 +264,16 @@ class SdkGraphGateway(GraphGateway):
             methods=[m for m in methods if m.type != "password"],
             default_method=str(default) if default and default != "none" else None)
 
+    async def per_user_mfa(self, user_id: str) -> str:
+        async with graph_errors(f"read the per-user MFA state of {user_id}"):
+            body = await self._raw(Method.GET, f"{self._beta}/users/{user_id}/authentication/requirements")
+        return str((body or {}).get("perUserMfaState") or "disabled")
+
+    async def set_per_user_mfa(self, user_id: str, state: str) -> None:
+        async with graph_errors(f"set the per-user MFA state of {user_id} to {state}"):
+            await self._raw(Method.PATCH, f"{self._beta}/users/{user_id}/authentication/requirements",
+                            {"perUserMfaState": state})
+
     async def set_default_method(self, user_id: str, method: str) -> None:
         async with graph_errors(f"set the default method of {user_id} to {method}"):
             await self._raw(Method.PATCH, f"{self._beta}/users/{user_id}/authentication/signInPreferences",

@@ -234,3 +234,14 @@ def test_error_classification() -> None:
                         "authentication method is changed")
     assert isinstance(conflict, DefaultMethodConflictError)
     assert type(classify(400, "badRequest", "lifetime out of range")) is GraphBadRequestError
+
+
+async def test_per_user_mfa_is_read_and_set_through_beta(gateway: SdkGraphGateway,
+                                                         graph_sim: GraphSimulator) -> None:
+    user = await gateway.get_user("dennis.ritchie@contoso.example")
+    assert await gateway.per_user_mfa(user.id) == "enforced"
+    await gateway.set_per_user_mfa(user.id, "disabled")
+    assert await gateway.per_user_mfa(user.id) == "disabled"
+    assert [c["path"].split("/")[1] for c in graph_sim.calls] == ["v1.0", "beta", "beta", "beta"]
+    with pytest.raises(GraphBadRequestError):
+        await gateway.set_per_user_mfa(user.id, "sometimes")
