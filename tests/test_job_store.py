@@ -6,9 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError
-from azure.data.tables import UpdateMode
 
 from shared.errors import ConcurrencyError, InvalidTransitionError, JobNotFoundError
 from shared.jobs.model import Job, JobKind, JobState, Source, Target, ticket_idempotency_key
@@ -80,43 +78,66 @@ async def test_transitions_are_checked_and_a_refused_one_saves_nothing(job_store
     assert stored.attempts == 1
 
 
+def other_worker(store: TableJobStore) -> TableJobStore:
+    """A second worker on the same tables, with its own memory of ETags."""
+    return TableJobStore(store._service, store._jobs_name, store._by_user_name)
+
+
 async def test_an_etag_conflict_is_retried_on_the_fresh_job(job_store: TableJobStore) -> None:
     job, _ = await job_store.create(reset_job())
+    await other_worker(job_store).update(job.job_id, lambda j: j.record("other_writer", "ok"))
     calls = 0
-
-    async def sneak_in() -> None:
-        # Another worker saves between our read and our write.
-        table = job_store._jobs()
-        entity = await table.get_entity(job.job_id, "job")
-        other = await job_store.get(job.job_id)
-        other.record("other_writer", "ok")
-        from shared.jobs.table_store import _to_entity
-
-        await table.update_entity(_to_entity(other), mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
-                                  match_condition=MatchConditions.IfNotModified)
-
-    pending: list[asyncio.Task[None]] = []
 
     def change(j: Job) -> None:
         nonlocal calls
         calls += 1
         j.record("mine", "ok")
 
-    original_get = job_store._get_entity
-
-    async def get_then_interfere(job_id: str) -> object:
-        entity = await original_get(job_id)
-        if not pending:
-            pending.append(asyncio.ensure_future(sneak_in()))
-            await pending[0]
-        return entity
-
-    job_store._get_entity = get_then_interfere  # type: ignore[method-assign]
-    saved = await job_store.update(job.job_id, change)
+    saved = await job_store.update(job.job_id, change)  # its remembered ETag is stale now
     assert calls == 2, "the first attempt must have conflicted and been retried"
     actions = [s.action for s in (await job_store.get(job.job_id)).steps]
     assert actions == ["received", "other_writer", "mine"]
     assert [s.action for s in saved.steps] == actions
+
+
+async def test_a_stale_copy_never_lets_an_invalid_transition_through(job_store: TableJobStore) -> None:
+    job, _ = await job_store.create(reset_job())
+    await job_store.update(job.job_id, lambda j: j.transition(JobState.RUNNING))
+    await other_worker(job_store).update(job.job_id, lambda j: j.fail("dead_lettered", "gave up"))
+    with pytest.raises(InvalidTransitionError):
+        await job_store.update(job.job_id, lambda j: j.transition(JobState.SUCCEEDED))
+    assert (await job_store.get(job.job_id)).state is JobState.FAILED
+
+
+async def test_a_change_refused_on_a_stale_copy_is_judged_again_on_the_stored_job(
+        job_store: TableJobStore) -> None:
+    job, _ = await job_store.create(reset_job())
+    await job_store.update(job.job_id, lambda j: j.transition(JobState.RUNNING))
+    await job_store.update(job.job_id, lambda j: j.transition(JobState.AWAITING_APPROVAL))
+    await other_worker(job_store).update(job.job_id, lambda j: j.retry("ops@contoso.example"))
+    # This worker remembers the job as parked, where running is refused; the stored job is queued again.
+    saved = await job_store.update(job.job_id, lambda j: j.transition(JobState.RUNNING))
+    assert saved.state is JobState.RUNNING and saved.attempts == 2
+
+
+async def test_an_update_reads_only_when_its_copy_is_stale(job_store: TableJobStore) -> None:
+    job, _ = await job_store.create(reset_job())
+    reads = 0
+    original = job_store._get_entity
+
+    async def counting(job_id: str) -> object:
+        nonlocal reads
+        reads += 1
+        return await original(job_id)
+
+    job_store._get_entity = counting  # type: ignore[method-assign]
+    for i in range(5):
+        await job_store.update(job.job_id, lambda j, i=i: j.record(f"step-{i}", "ok"))
+    assert reads == 0
+    await other_worker(job_store).update(job.job_id, lambda j: j.record("elsewhere", "ok"))
+    await job_store.update(job.job_id, lambda j: j.record("after", "ok"))
+    assert reads == 1
+    assert [s.action for s in (await job_store.get(job.job_id)).steps][-2:] == ["elsewhere", "after"]
 
 
 async def test_two_concurrent_writers_lose_no_step(job_store: TableJobStore) -> None:

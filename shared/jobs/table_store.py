@@ -11,13 +11,16 @@ Table design:
 
 Steps are stored as one JSON property on the job entity, so a step and a state change are saved together
 under one ETag; a concurrent writer gets a conflict and retries on the fresh entity, never losing a step.
+A worker remembers the ETag of what it last wrote, so its next update of the same job skips the read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import random
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +29,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from shared.errors import ConcurrencyError, JobNotFoundError
+from shared.errors import ConcurrencyError, InvalidTransitionError, JobNotFoundError
 from shared.jobs.model import Job, JobFailure, JobKind, JobState, Source, Step, Target
 from shared.jobs.store import JobChange, JobStore
 from shared.tablekeys import table_key
@@ -35,6 +38,7 @@ _ROW = "job"
 _MAX_EPOCH_MS = 10**13 - 1
 # A string property holds 64 KiB (32K UTF-16 characters); leave room for the rest of the entity.
 _MAX_STEPS_JSON = 30_000
+_KNOWN_JOBS = 512
 
 
 class TableJobStore(JobStore):
@@ -46,6 +50,8 @@ class TableJobStore(JobStore):
         self._retries = update_retries
         self._ready: asyncio.Lock | None = None
         self._created = False
+        # The last version of each job this worker wrote, with its ETag (a bounded LRU).
+        self._known: OrderedDict[str, tuple[Job, str]] = OrderedDict()
 
     async def ensure_tables(self) -> None:
         """Create the tables once per worker (Bicep creates them in Azure; Azurite starts empty)."""
@@ -68,9 +74,10 @@ class TableJobStore(JobStore):
     async def create(self, job: Job) -> tuple[Job, bool]:
         await self.ensure_tables()
         try:
-            await self._jobs().create_entity(_to_entity(job))
+            written = await self._jobs().create_entity(_to_entity(job))
         except ResourceExistsError:
             return await self.get(job.job_id), False
+        self._remember(job, written.get("etag"))
         await self._index(job)
         return job, True
 
@@ -89,17 +96,39 @@ class TableJobStore(JobStore):
         await self.ensure_tables()
         jobs = self._jobs()
         for attempt in range(self._retries):
-            entity = await self._get_entity(job_id)
-            job = _from_entity(entity)
-            change(job)
+            cached = self._known.get(job_id) if attempt == 0 else None
+            if cached is not None:
+                # The version this worker last wrote: no read before the write. A stale copy costs one 412.
+                job, etag = copy.deepcopy(cached[0]), cached[1]
+            else:
+                entity = await self._get_entity(job_id)
+                job, etag = _from_entity(entity), entity.metadata["etag"]
             try:
-                await jobs.update_entity(_to_entity(job), mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
-                                         match_condition=MatchConditions.IfNotModified)
-                return job
+                change(job)
+            except InvalidTransitionError:
+                if cached is None:
+                    raise
+                self._known.pop(job_id, None)  # judged on a stale copy: judge again on the stored job
+                continue
+            try:
+                written = await jobs.update_entity(_to_entity(job), mode=UpdateMode.REPLACE, etag=etag,
+                                                   match_condition=MatchConditions.IfNotModified)
             except ResourceModifiedError:
+                self._known.pop(job_id, None)
                 # Jittered back-off so two writers that collided do not collide again in lock-step.
                 await asyncio.sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))
+                continue
+            self._remember(job, written.get("etag"))
+            return copy.deepcopy(job)
         raise ConcurrencyError(f"job {job_id}: update kept conflicting after {self._retries} attempts")
+
+    def _remember(self, job: Job, etag: str | None) -> None:
+        if not etag:
+            return
+        self._known[job.job_id] = (copy.deepcopy(job), etag)
+        self._known.move_to_end(job.job_id)
+        while len(self._known) > _KNOWN_JOBS:
+            self._known.popitem(last=False)
 
     async def add_target_identifiers(self, job: Job) -> None:
         await self.ensure_tables()

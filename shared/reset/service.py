@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.alerts import Alerts
 from shared.errors import (
@@ -37,6 +37,13 @@ from shared.settings import Settings
 from shared.tapdrop import TapDrop
 
 log = logging.getLogger("mfaops.reset")
+
+
+class StepRecord(NamedTuple):
+    action: str
+    outcome: str
+    detail: str = ""
+    data: dict[str, Any] | None = None
 
 
 class RetryLater(MfaopsError):
@@ -169,9 +176,10 @@ class ResetService:
         if not await self._admitted(job):
             return
         await self._remove(job, snapshot)
-        _, tap_ok = await asyncio.gather(self._revoke(job, revoke, snapshot),
-                                         self._issue_tap(job, issue_tap, snapshot))
-        if not tap_ok:
+        steps = await asyncio.gather(self._revoke(revoke, snapshot), self._issue_tap(job, issue_tap, snapshot))
+        await self.jobs.update(job.job_id, lambda j: [j.record(step.action, step.outcome, step.detail,
+                                                                data=step.data, now=self.now()) for step in steps])
+        if steps[1].outcome == "failed":
             await self._finish(job, lambda j: j.fail("tap_not_issued", "methods were removed but no Temporary "
                                                      "Access Pass could be issued", now=self.now()))
         else:
@@ -235,18 +243,16 @@ class ResetService:
             first = failures[0].error
             raise first if first is not None else GraphError("delete failed")
 
-    async def _revoke(self, job: Job, revoke: bool, snapshot: UserSnapshot) -> None:
+    async def _revoke(self, revoke: bool, snapshot: UserSnapshot) -> StepRecord:
         if not revoke:
-            await self._step(job, "revoke_sessions", "skipped", "not requested")
-            return
+            return StepRecord("revoke_sessions", "skipped", "not requested")
         await self.graph.revoke_sessions(snapshot.user.id)
-        await self._step(job, "revoke_sessions", "revoked", "refresh tokens and session cookies invalidated")
+        return StepRecord("revoke_sessions", "revoked", "refresh tokens and session cookies invalidated")
 
-    async def _issue_tap(self, job: Job, issue: bool, snapshot: UserSnapshot) -> bool:
-        """False when Graph refused the pass (its policy); throttling and 5xx propagate for a redelivery."""
+    async def _issue_tap(self, job: Job, issue: bool, snapshot: UserSnapshot) -> StepRecord:
+        """Outcome "failed" when Graph refused the pass (its policy); throttling and 5xx propagate."""
         if not issue:
-            await self._step(job, "issue_tap", "skipped", "not requested")
-            return True
+            return StepRecord("issue_tap", "skipped", "not requested")
         lifetime = self.settings.tap_lifetime_minutes or None
         try:
             tap: IssuedTap = await self.graph.create_tap(snapshot.user.id, lifetime_minutes=lifetime,
@@ -254,13 +260,11 @@ class ResetService:
         except GraphError as exc:
             if isinstance(exc, GraphThrottledError | GraphTransientError):
                 raise
-            await self._step(job, "issue_tap", "failed", str(exc))
-            return False
-        await self.tap_drop.put(job.job_id, tap)
-        await self._step(job, "issue_tap", "issued", f"{'one-time' if tap.usable_once else 'multi-use'}, valid "
-                         f"until {tap.expires.isoformat()}", data={"expires": tap.expires.isoformat(),
-                                                                   "method_id": tap.method_id})
-        return True
+            return StepRecord("issue_tap", "failed", str(exc))
+        await self.tap_drop.put(job.job_id, tap)  # sealed before the job says it was issued
+        use = "one-time" if tap.usable_once else "multi-use"
+        return StepRecord("issue_tap", "issued", f"{use}, valid until {tap.expires.isoformat()}",
+                          {"expires": tap.expires.isoformat(), "method_id": tap.method_id})
 
     # -- bookkeeping ----------------------------------------------------------------------------------
     async def _step(self, job: Job, action: str, outcome: str, detail: str = "",
