@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.common import emit, parser
+from bench.common import emit, parser, positive
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,7 +102,7 @@ def measure(runs: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__ or "")
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=positive, default=5)
     args = p.parse_args(argv)
     result = measure(args.runs)
     rows = [[result["import_s"], result["rss_mb"], result["import_with_graph_s"], result["rss_with_graph_mb"],

@@ -16,7 +16,7 @@ import statistics
 import time
 from typing import Any
 
-from bench.common import emit, outer_calls, parser, sandbox
+from bench.common import counts, emit, non_negative, outer_calls, parser, positive, sandbox
 from sandbox.system import DEMO_TENANT
 from sandbox.tickets import submit
 from shared.errors import GraphError
@@ -115,12 +115,13 @@ async def measure(counts: list[int], runs: int, latency_ms: float) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__ or "")
-    p.add_argument("--latency-ms", type=float, default=100.0)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--methods", default="2,6,10", help="method counts, comma-separated")
+    p.add_argument("--latency-ms", type=non_negative, default=100.0)
+    p.add_argument("--runs", type=positive, default=5)
+    p.add_argument("--methods", type=counts, default=[2, 6, 10], help="method counts, comma-separated (1-10)")
     args = p.parse_args(argv)
-    counts = [int(c) for c in args.methods.split(",")]
-    result = asyncio.run(measure(counts, args.runs, args.latency_ms))
+    if max(args.methods) > len(METHODS):
+        p.error(f"--methods: at most {len(METHODS)}")
+    result = asyncio.run(measure(args.methods, args.runs, args.latency_ms))
     rows = [[c["methods"], c["roundtrips"], c["wall_s"], c["baseline_roundtrips"], c["baseline_wall_s"],
              c["speedup"]] for c in result["cases"]]
     emit(result, args.json, rows, ["methods", "mfaops round trips", "mfaops s", "baseline round trips",

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import emit, parser, sandbox
+from bench.common import emit, non_negative, parser, positive, sandbox
 from sandbox.graph.throttle import DEFAULT_LIMITS
 from sandbox.system import DEMO_TENANT
 from sandbox.tickets import submit
@@ -84,9 +84,9 @@ def host_concurrency() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__ or "")
-    p.add_argument("--resets", type=int, default=500)
-    p.add_argument("--latency-ms", type=float, default=100.0)
-    p.add_argument("--concurrency", type=int, default=host_concurrency(),
+    p.add_argument("--resets", type=positive, default=500)
+    p.add_argument("--latency-ms", type=non_negative, default=100.0)
+    p.add_argument("--concurrency", type=positive, default=host_concurrency(),
                    help="sessions worked at once (default: host.json maxConcurrentSessions)")
     args = p.parse_args(argv)
     result = asyncio.run(measure(args.resets, args.latency_ms, args.concurrency))

@@ -9,11 +9,21 @@ from sandbox.run import run
 from sandbox.system import DEMO_TENANT
 
 
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1-65535")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="start Azurite, the simulators and the local Functions host")
-    p_run.add_argument("--port", type=int, default=7071, help="loopback port to serve on (default 7071)")
+    p_run.add_argument("--port", type=port_number, default=7071, help="loopback port to serve on (default 7071)")
     p_run.add_argument("--once", action="store_true", help="play the scenario, print the result, exit")
     p_run.add_argument("--no-scenario", action="store_true", help="serve only; print 'ready' when accepting")
     p_run.add_argument("--tenant", default=str(DEMO_TENANT), help="tenant file (default: the demo tenant)")

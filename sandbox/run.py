@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -27,22 +28,35 @@ def run(*, port: int, once: bool, scenario: bool, tenant: str = str(DEMO_TENANT)
     if not Path(tenant).is_file():
         print(f"error: no tenant file at {tenant}", file=sys.stderr)
         return 2
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # Claimed before anything starts, and handed to the server: no window for another process to take it.
+        listener.bind(("127.0.0.1", port))
+        listener.listen(128)
+    except OSError as exc:
+        listener.close()
+        print(f"error: could not listen on 127.0.0.1:{port}: {exc.strerror} (try --port)", file=sys.stderr)
+        return 2
     try:
         azurite = start_azurite()
     except AzuriteError as exc:
+        listener.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(port=port, tenant=tenant, connection_string=azurite.connection_string,
+        return asyncio.run(_serve(listener=listener, tenant=tenant, connection_string=azurite.connection_string,
                                   once=once, scenario=scenario))
     except (ConfigurationError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
+        listener.close()
         azurite.stop()
 
 
-async def _serve(*, port: int, tenant: str, connection_string: str, once: bool, scenario: bool) -> int:
+async def _serve(*, listener: socket.socket, tenant: str, connection_string: str, once: bool,
+                 scenario: bool) -> int:
+    port = listener.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     box = build_sandbox(table_connection_string=connection_string, tenant=Path(tenant), environ=os.environ,
                         base_url=base)
@@ -60,17 +74,17 @@ async def _serve(*, port: int, tenant: str, connection_string: str, once: bool, 
                              Mount("/servicenow", app=box.servicenow_app)])
     server = uvicorn.Server(uvicorn.Config(root, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+        await asyncio.sleep(0.05)
+    if not server.started:
+        await box.container.close()
+        use_container(None)
+        print("error: the local host did not start", file=sys.stderr)
+        return 2
     deliver, dead_letter = box.handlers()
     worker = asyncio.create_task(box.queue.serve(deliver, dead_letter))
     timers = asyncio.create_task(run_timers(function_app.app))
-    while not server.started:
-        if serving.done():
-            worker.cancel()
-            timers.cancel()
-            print(f"error: could not listen on 127.0.0.1:{port} (in use? try --port)", file=sys.stderr)
-            return 2
-        await asyncio.sleep(0.05)
     print(f"functions   {base}/api/itsm/servicenow  {base}/api/jobs/{{job_id}}  {base}/api/jobs/{{job_id}}/tap")
     print(f"graph       {base}/graph/v1.0/...  (call log: {base}/graph/_sandbox/calls)")
     print(f"servicenow  {base}/servicenow/api/now/table/...")
