@@ -7,7 +7,7 @@ import time
 
 import azure.functions as func
 
-from functions.http import json_response, problem
+from functions.http import json_response, problem, problems
 from shared.bootstrap import container
 from shared.jobs.view import job_view
 from shared.queue.port import QueueUnavailableError
@@ -19,6 +19,7 @@ log = logging.getLogger("mfaops.webhook")
 
 
 @bp.route(route="itsm/servicenow", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@problems
 async def servicenow_webhook(req: func.HttpRequest) -> func.HttpResponse:
     body = req.get_body()
     if len(body) > MAX_BODY_BYTES:

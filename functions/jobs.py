@@ -6,7 +6,7 @@ import json
 
 import azure.functions as func
 
-from functions.http import json_response, problem
+from functions.http import json_response, problem, problems
 from shared.bootstrap import container
 from shared.errors import InvalidTransitionError, JobNotFoundError, TapGoneError, TapNotFoundError
 from shared.jobs.view import job_view
@@ -15,6 +15,7 @@ bp = func.Blueprint()
 
 
 @bp.route(route="jobs/{job_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@problems
 async def get_job(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params.get("job_id", "")
     try:
@@ -25,6 +26,7 @@ async def get_job(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="jobs/{job_id}/tap", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@problems
 async def get_job_tap(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params.get("job_id", "")
     try:
@@ -39,6 +41,7 @@ async def get_job_tap(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="jobs/{job_id}/retry", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@problems
 async def retry_job(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params.get("job_id", "")
     try:
