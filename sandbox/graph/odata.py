@@ -186,9 +186,9 @@ class _Parser:
 
         def check(entity: dict[str, Any]) -> bool:
             items = resolve(entity, collection) or []
-            test = any if quantifier == "any" else all
-            return bool(items) and test(inner(i) for i in items) if quantifier == "any" else test(
-                inner(i) for i in items)
+            if quantifier == "any":
+                return any(inner(i) for i in items)
+            return all(inner(i) for i in items)  # true for an empty collection, as in OData
 
         return check
 

@@ -245,3 +245,10 @@ async def test_per_user_mfa_is_read_and_set_through_beta(gateway: SdkGraphGatewa
     assert [c["path"].split("/")[1] for c in graph_sim.calls] == ["v1.0", "beta", "beta", "beta"]
     with pytest.raises(GraphBadRequestError):
         await gateway.set_per_user_mfa(user.id, "sometimes")
+
+
+def test_every_removable_type_has_a_delete_path() -> None:
+    from shared.graph.port import REMOVABLE_TYPES
+    from shared.graph.sdk_gateway import SEGMENTS
+
+    assert set(SEGMENTS) == REMOVABLE_TYPES
