@@ -104,6 +104,7 @@ class GraphSimulator:
         self.faults = Faults()
         self.rng = random.Random(self.faults.seed)
         self.calls: list[dict[str, Any]] = []
+        self.last_authorization = ""  # what the last Graph request carried, for tests of the token path
         self.routes: list[tuple[str, re.Pattern[str], Handler, set[str]]] = []
         for module in (handlers_directory, handlers_auth):
             module.register(self)
@@ -234,6 +235,7 @@ class GraphSimulator:
             self.calls.append({"method": "POST", "path": f"/{version}/$batch", "status": reply.status,
                                "at": self.tenant.clock.now().isoformat()})
             return _response(reply)
+        self.last_authorization = request.headers.get("authorization", "")
         return _response(self.guarded(request.method, version, "/" + rest, query, body, base_url))
 
     def control_dispatch(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply:

@@ -252,3 +252,36 @@ def test_every_removable_type_has_a_delete_path() -> None:
     from shared.graph.sdk_gateway import SEGMENTS
 
     assert set(SEGMENTS) == REMOVABLE_TYPES
+
+
+async def test_the_managed_identity_path_sends_a_bearer_token_for_graphs_scope(graph_sim: GraphSimulator,
+                                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """The production client (credential + Azure Identity auth provider) against the simulator standing in for
+    https://graph.microsoft.com, in-process: no network, but the token path runs for real."""
+    import logging
+
+    from azure.core.credentials import AccessToken
+
+    from sandbox.graph import build_app
+    from shared.graph.client import build_graph_client
+    from shared.settings import load_settings
+
+    scopes_asked: list[tuple[str, ...]] = []
+
+    class FakeManagedIdentity:
+        async def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            scopes_asked.append(scopes)
+            return AccessToken("token-from-the-managed-identity", int(time.time()) + 3600)
+
+        async def close(self) -> None:
+            return None
+
+    caplog.set_level(logging.DEBUG)
+    client = build_graph_client(load_settings({}), credential=FakeManagedIdentity(),  # type: ignore[arg-type]
+                                transport=httpx.ASGITransport(app=build_app(graph_sim)))
+    gateway = SdkGraphGateway(client)
+    user = await gateway.get_user("ada.lovelace@contoso.example")
+    assert user.upn == "ada.lovelace@contoso.example"
+    assert graph_sim.last_authorization == "Bearer token-from-the-managed-identity"
+    assert scopes_asked and scopes_asked[0] == ("https://graph.microsoft.com/.default",)
+    assert "token-from-the-managed-identity" not in caplog.text
