@@ -15,28 +15,26 @@ from sandbox.system import Sandbox, build_sandbox
 from shared.bootstrap import use_container
 
 
-def positive(text: str) -> int:
+def _bounded(text: str, kind: type[int] | type[float], minimum: float) -> float:
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}")
     return value
+
+
+def positive(text: str) -> int:
+    return int(_bounded(text, int, 1))
+
+
+def non_negative(text: str) -> float:
+    return float(_bounded(text, float, 0))
 
 
 def counts(text: str) -> list[int]:
     return [positive(part) for part in text.split(",")]
-
-
-def non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must not be negative")
-    return value
 
 
 def parser(description: str) -> argparse.ArgumentParser:
