@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from shared.reset.signature import sign
+from sandbox.tickets import signed_headers
 
 FINAL = {"succeeded", "failed", "rejected", "awaiting_approval"}
 
@@ -43,10 +43,7 @@ CASES = [
 
 async def post_ticket(client: httpx.AsyncClient, secret: str, ticket: dict[str, Any]) -> httpx.Response:
     body = json.dumps(ticket).encode()
-    stamp = int(time.time())
-    return await client.post("/api/itsm/servicenow", content=body, headers={
-        "Content-Type": "application/json", "X-Mfaops-Timestamp": str(stamp),
-        "X-Mfaops-Signature": sign(secret, stamp, body)})
+    return await client.post("/api/itsm/servicenow", content=body, headers=signed_headers(secret, body))
 
 
 async def play(base_url: str, secret: str, *, timeout_s: float = 60.0) -> tuple[bool, list[dict[str, Any]]]:

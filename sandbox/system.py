@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from sandbox.graph import GraphSimulator, build_app
 from sandbox.graph.tenant import tenant_from_dict
@@ -110,10 +111,4 @@ class _MountedTransport(httpx.ASGITransport):
     """An in-process transport for a simulator that expects to be mounted at ``prefix``."""
 
     def __init__(self, app: Starlette, prefix: str) -> None:
-        super().__init__(app=Starlette(routes=[_mount(prefix, app)]))
-
-
-def _mount(prefix: str, app: Starlette) -> Any:
-    from starlette.routing import Mount
-
-    return Mount(prefix, app=app)
+        super().__init__(app=Starlette(routes=[Mount(prefix, app=app)]))

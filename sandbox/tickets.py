@@ -9,16 +9,20 @@ from typing import Any
 import azure.functions as func
 
 from sandbox.localhost import user_function
-from shared.reset.signature import sign
+from shared.reset.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+
+def signed_headers(secret: str, raw: bytes, *, timestamp: int | None = None,
+                   content_type: str = "application/json") -> dict[str, str]:
+    stamp = int(time.time()) if timestamp is None else timestamp
+    return {"Content-Type": content_type, TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: sign(secret, stamp, raw)}
 
 
 def signed_request(secret: str, body: dict[str, Any] | bytes, *, timestamp: int | None = None,
                    content_type: str = "application/json",
                    headers: dict[str, str] | None = None) -> func.HttpRequest:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    stamp = int(time.time()) if timestamp is None else timestamp
-    all_headers = {"Content-Type": content_type, "X-Mfaops-Timestamp": str(stamp),
-                   "X-Mfaops-Signature": sign(secret, stamp, raw), **(headers or {})}
+    all_headers = {**signed_headers(secret, raw, timestamp=timestamp, content_type=content_type), **(headers or {})}
     return func.HttpRequest("POST", "http://localhost/api/itsm/servicenow", headers=all_headers, body=raw)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from sandbox.azurite import free_port
-from shared.reset.signature import sign
+from sandbox.tickets import signed_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,10 +45,8 @@ def test_run_serves_manual_tickets_after_ready() -> None:
         assert line.strip() == "ready"
         body = json.dumps({"table": "sc_req_item", "sys_id": "0a" * 16, "number": "RITM0010007",
                            "action": "reset_mfa", "user": "max.methods@contoso.example"}).encode()
-        stamp = int(time.time())
-        response = httpx.post(f"http://127.0.0.1:{port}/api/itsm/servicenow", content=body, timeout=30, headers={
-            "Content-Type": "application/json", "X-Mfaops-Timestamp": str(stamp),
-            "X-Mfaops-Signature": sign(secret, stamp, body)})
+        response = httpx.post(f"http://127.0.0.1:{port}/api/itsm/servicenow", content=body, timeout=30,
+                              headers=signed_headers(secret, body))
         assert response.status_code == 202
         job_id = response.json()["job_id"]
         for _ in range(200):

@@ -9,7 +9,7 @@ from typing import Any
 from sandbox.graph import audit
 from sandbox.graph.app import GraphError, GraphSimulator, Reply
 from sandbox.graph.methods import REGISTER_TEXT, STRONG_AUTH_TYPES
-from sandbox.graph.tenant import User, _method
+from sandbox.graph.tenant import User, method_from_spec
 from sandbox.graph.views import iso
 
 
@@ -60,7 +60,7 @@ def register_method(sim: GraphSimulator, body: dict[str, Any], query: dict[str, 
     spec = {k: v for k, v in body.items() if k not in {"ipAddress", "time", "makeDefault"}}
     spec["createdDateTime"] = iso(when)
     try:
-        method = _method(user.upn, len(user.methods) + 1000, spec, when)
+        method = method_from_spec(user.upn, len(user.methods) + 1000, spec, when)
     except (ValueError, KeyError) as exc:
         raise GraphError(400, "badRequest", str(exc)) from None
     before = _strong_auth(user)

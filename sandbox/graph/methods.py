@@ -35,7 +35,6 @@ TYPES: dict[str, MethodType] = {t.name: t for t in (
     MethodType("qrCodePin", "qrCodePinAuthenticationMethod", None, "qrCodePin", False),
 )}
 BY_SEGMENT = {t.segment: t for t in TYPES.values() if t.segment}
-BY_ODATA = {t.odata: t for t in TYPES.values()}
 
 PASSWORD_ID = "28c10230-6103-485e-b985-444c60001490"  # noqa: S105 - a fixed Graph id, not a secret
 EMAIL_ID = "3ddfcfc8-9383-446f-83cc-3ab9be4be18f"

@@ -128,7 +128,7 @@ class Tenant:
         self.order.append(user.id)
 
 
-def _method(upn: str, index: int, spec: dict[str, Any], now: datetime) -> Method:
+def method_from_spec(upn: str, index: int, spec: dict[str, Any], now: datetime) -> Method:
     kind = spec.get("type", "")
     if kind not in TYPES or kind == "password":
         raise ValueError(f"user {upn}: unknown method type {kind!r}")
@@ -180,7 +180,7 @@ def tenant_from_dict(data: dict[str, Any]) -> Tenant:
             display_name=spec.get("displayName", upn.split("@")[0]),
             account_enabled=spec.get("accountEnabled", True), user_type=spec.get("userType", "Member"),
             roles=list(spec.get("roles", [])), groups=group_ids,
-            methods=[_method(upn, i, m, now) for i, m in enumerate(spec.get("methods", []))],
+            methods=[method_from_spec(upn, i, m, now) for i, m in enumerate(spec.get("methods", []))],
             default_method=spec.get("defaultMethod"), per_user_mfa=spec.get("perUserMfaState", "disabled"),
             system_preferred=spec.get("isSystemPreferredAuthenticationMethodEnabled", True),
             extra={k: v for k, v in spec.items() if k in {"mail", "department", "jobTitle", "usageLocation"}},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sandbox.graph.methods import PASSWORD_ID, PHONE_REPORT, TYPES
@@ -36,8 +36,6 @@ def tap_usability(tenant: Tenant, method: Method) -> tuple[bool, str]:
 
 
 def _dt(value: Any) -> Any:
-    from datetime import datetime
-
     return value if not isinstance(value, str) else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 

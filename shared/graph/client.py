@@ -82,12 +82,3 @@ def build_graph_client(settings: Settings, *, credential: AsyncTokenCredential |
     return GraphServiceClient(request_adapter=adapter)
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.errors import MfaopsError
+from shared.jobs.model import ticket_idempotency_key
 
 MAX_BODY_BYTES = 64 * 1024
 _UPN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -46,8 +47,6 @@ class ResetRequest(BaseModel):
 
     @property
     def idempotency_key(self) -> str:
-        from shared.jobs.model import ticket_idempotency_key
-
         return ticket_idempotency_key(self.table, self.sys_id, self.action)
 
     def to_message(self) -> dict[str, object]:

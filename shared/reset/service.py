@@ -83,15 +83,16 @@ class ResetService:
         return Accepted(stored, created)
 
     # -- the queue worker's side ----------------------------------------------------------------------
-    async def run(self, message: QueueMessage) -> Job:
+    async def run(self, message: QueueMessage) -> None:
         try:
             request = parse_request(message.body)
         except RequestError as exc:
-            return await self._record_unreadable(message, exc)
+            await self._record_unreadable(message, exc)
+            return
         job = await self._job_for(request, message)
         if job.state.is_final or job.state is JobState.AWAITING_APPROVAL:
             log.info("job %s is %s; delivery %s ignored", job.job_id, job.state.value, message.delivery_count)
-            return job
+            return
         job = await self.jobs.update(job.job_id, lambda j: j.transition(
             JobState.RUNNING, f"delivery {message.delivery_count}", now=self.now()))
         log.info("reset job %s for %s: delivery %s", job.job_id, request.number, message.delivery_count,
@@ -112,7 +113,6 @@ class ResetService:
         except GraphError as exc:
             code, failure = _code_of(exc), str(exc)
             await self._finish(job, lambda j: j.fail(code, failure, now=self.now()))
-        return await self.jobs.get(job.job_id)
 
     async def give_up(self, message: QueueMessage) -> Job | None:
         """The message was dead-lettered: the job fails, and the ticket is told."""

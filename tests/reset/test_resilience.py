@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.graph.tenant import method_from_spec
 from sandbox.system import Sandbox
 from shared.graph.port import AuthMethod, DeleteOutcome
 from tests.reset.conftest import get_job, post, reset, ticket
@@ -155,9 +156,8 @@ async def test_every_removable_method_goes_default_last_for_1_to_10_methods(sand
     default = next((c for c in reversed(candidates) if c), None)
     user = sandbox.graph.tenant.user("no.methods@contoso.example")
     assert user is not None
-    from sandbox.graph.tenant import _method
-
-    user.methods = [_method(user.upn, i, spec, sandbox.graph.tenant.clock.now()) for i, spec in enumerate(chosen)]
+    now = sandbox.graph.tenant.clock.now()
+    user.methods = [method_from_spec(user.upn, i, spec, now) for i, spec in enumerate(chosen)]
     user.default_method = default
     sandbox.servicenow.records[("sc_req_item", "a1" * 16)]["requested_for"] = user.upn
     job = await reset(sandbox, user=user.upn, issue_tap=False)
