@@ -28,6 +28,10 @@ param servicenowWebhookSecret string
 @description('Base64 AES-256 key sealing TAPs until their one-time retrieval: openssl rand -base64 32.')
 param tapDropKey string
 
+@secure()
+@description('Random secret that ticket job ids are derived under (openssl rand -base64 32).')
+param jobIdKey string
+
 @description('Comma-separated UPNs mfaops must never touch.')
 param breakGlassUpns string = ''
 
@@ -48,6 +52,13 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   tags: tags
 }
 
+// The API's app registration (Graph Bicep extension): the audience and app roles of the operator routes.
+module apiApp 'api-app.bicep' = {
+  name: 'mfaops-api-app'
+  scope: rg
+  params: { environmentName: environmentName }
+}
+
 module resources 'resources.bicep' = {
   name: 'mfaops-resources'
   scope: rg
@@ -64,10 +75,13 @@ module resources 'resources.bicep' = {
     breakGlassGroup: breakGlassGroup
     resetsPerHourLimit: resetsPerHourLimit
     servicenowSuccessState: servicenowSuccessState
+    apiClientId: apiApp.outputs.clientId
+    jobIdKey: jobIdKey
   }
 }
 
 output AZURE_RESOURCE_GROUP string = rg.name
+output MFAOPS_API_CLIENT_ID string = apiApp.outputs.clientId
 output AZURE_FUNCTION_APP_NAME string = resources.outputs.functionAppName
 output MFAOPS_IDENTITY_PRINCIPAL_ID string = resources.outputs.identityPrincipalId
 output WEBHOOK_URL string = resources.outputs.webhookUrl

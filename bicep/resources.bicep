@@ -14,6 +14,10 @@ param breakGlassUpns string
 param breakGlassGroup string
 param resetsPerHourLimit int
 param servicenowSuccessState string
+@description('Client id of the mfaops API app registration (api-app.bicep): the audience App Service Authentication checks.')
+param apiClientId string
+@secure()
+param jobIdKey string
 
 @description('Flex Consumption instance memory and scale-out ceiling.')
 param instanceMemoryMB int = 2048
@@ -185,6 +189,13 @@ resource servicenowPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01'
   properties: { value: servicenowPassword, contentType: 'text/plain', attributes: { exp: 1893456000 } }
 }
 
+resource jobIdKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: a fixed expiry would silently break every ticket's job id; rotate it by hand (README).
+  parent: vault
+  name: 'job-id-key'
+  properties: { value: jobIdKey, contentType: 'text/plain' }
+}
+
 resource tapDropKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: 'tap-drop-key'
@@ -251,6 +262,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'JOBS_TABLE', value: jobsTable }
         { name: 'JOBS_BY_USER_TABLE', value: jobsByUserTable }
         { name: 'JOB_UPDATE_RETRIES', value: '8' }
+        { name: 'JOB_ID_KEY', value: '@Microsoft.KeyVault(SecretUri=${jobIdKeySecret.properties.secretUri})' }
         { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId }
         { name: 'GRAPH_BASE_URL', value: 'https://graph.microsoft.com' }
         { name: 'GRAPH_AUTH', value: 'managed_identity' }
@@ -270,6 +282,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'RESETS_PER_HOUR_LIMIT', value: string(resetsPerHourLimit) }
         { name: 'ALLOW_GUEST_RESET', value: 'false' }
         { name: 'ALLOW_DISABLED_RESET', value: 'false' }
+        { name: 'RESET_COOLDOWN_MINUTES', value: '60' }
         { name: 'DEFAULT_REVOKE_SESSIONS', value: 'true' }
         { name: 'DEFAULT_ISSUE_TAP', value: 'true' }
         { name: 'TAP_LIFETIME_MINUTES', value: '0' }
@@ -284,6 +297,41 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     }
   }
   dependsOn: [packageContainer, jobsTableResource, jobsByUserTableResource]
+}
+
+// App Service Authentication in front of every route but the signed webhook: the platform validates the Entra
+// token, answers 401 without one, strips client-sent X-MS-CLIENT-PRINCIPAL headers and sets its own, which the
+// operator routes read (shared/identity/principal.py) and check for their app role.
+resource siteAuth 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_13: this resource is the authentication (authsettingsV2: platform.enabled, requireAuthentication); Checkov only reads v1's siteAuthEnabled.
+  // checkov:skip=CKV_AZURE_63: Checkov reads every sites/config child as a siteConfig; HTTP logging is a site setting, not an auth setting.
+  // checkov:skip=CKV_AZURE_65: as above: detailed errors are a site setting, not part of authsettingsV2.
+  // checkov:skip=CKV_AZURE_66: as above: failed request tracing is a site setting, not part of authsettingsV2.
+  // checkov:skip=CKV_AZURE_80: as above, and the app runs Python, not .NET Framework.
+  // checkov:skip=CKV_AZURE_88: as above, and a Flex Consumption app keeps no content on Azure Files.
+  // checkov:skip=CKV_AZURE_222: ServiceNow calls the webhook from the internet (the site's own skip says why).
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      // ServiceNow holds no Entra token: function key + HMAC signature authenticate the webhook.
+      excludedPaths: ['/api/itsm/servicenow']
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: apiClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: { allowedAudiences: [apiClientId, 'api://${apiClientId}'] }
+      }
+    }
+    login: { tokenStore: { enabled: false } }
+  }
 }
 
 // ---- Role assignments: data-plane roles only, each for one reason ------------------------------------

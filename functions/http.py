@@ -1,4 +1,4 @@
-"""HTTP helpers shared by the blueprints: JSON and RFC 9457 problem responses."""
+"""HTTP helpers shared by the blueprints: JSON and RFC 9457 problem responses, and the caller's identity."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import azure.functions as func
 
 from shared.errors import ConfigurationError
+from shared.identity.principal import PRINCIPAL_HEADER, Principal, PrincipalError, Role, parse_principal
 
 log = logging.getLogger("mfaops.http")
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
@@ -27,13 +28,31 @@ def problem(status: int, title: str, detail: str = "", **extra: Any) -> func.Htt
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/problem+json")
 
 
+def caller(req: func.HttpRequest, role: Role) -> Principal:
+    """The authenticated caller holding ``role``; PrincipalError (401 none, 403 without the role) else."""
+    return parse_principal(req.headers.get(PRINCIPAL_HEADER)).require(role)
+
+
+def is_json_media_type(value: str | None) -> bool:
+    """``application/json`` with optional parameters (``; charset=utf-8``), nothing else (RFC 8259 section 11)."""
+    if not value:
+        return False
+    return value.split(";", 1)[0].strip().lower() == "application/json"
+
+
 def problems(handler: Handler) -> Handler:
-    """A misconfigured app answers 500 with a problem body naming the setting, not a stack trace."""
+    """A misconfigured app answers 500 with a problem body naming the setting, not a stack trace; a caller
+    without a principal 401, without the route's role 403."""
 
     @functools.wraps(handler)
     async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         try:
             return await handler(req)
+        except PrincipalError as exc:
+            response = problem(exc.status, "Unauthorized" if exc.status == 401 else "Forbidden", str(exc))
+            if exc.status == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="mfaops"'
+            return response
         except ConfigurationError as exc:
             log.error("configuration error: %s", exc)
             return problem(500, "mfaops is misconfigured", str(exc))

@@ -7,7 +7,7 @@ import time
 
 import azure.functions as func
 
-from functions.http import json_response, problem, problems
+from functions.http import is_json_media_type, json_response, problem, problems
 from shared.bootstrap import container
 from shared.jobs.view import job_view
 from shared.queue.port import QueueUnavailableError
@@ -18,6 +18,8 @@ bp = func.Blueprint()
 log = logging.getLogger("mfaops.webhook")
 
 
+# The one route outside App Service Authentication (Bicep: globalValidation.excludedPaths): ServiceNow holds no
+# Entra token; the function key and the HMAC signature are its credentials.
 @bp.route(route="itsm/servicenow", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @problems
 async def servicenow_webhook(req: func.HttpRequest) -> func.HttpResponse:
@@ -31,7 +33,7 @@ async def servicenow_webhook(req: func.HttpRequest) -> func.HttpResponse:
     except SignatureError as exc:
         log.warning("webhook refused: %s", exc)
         return problem(401, "Invalid signature", str(exc))
-    if "json" not in req.headers.get("content-type", "application/json").lower():
+    if not is_json_media_type(req.headers.get("content-type")):
         return problem(415, "Unsupported media type", "send application/json")
     try:
         request = parse_request(body)

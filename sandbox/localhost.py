@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,13 +19,14 @@ import azure.functions as func
 from azure.functions.decorators.http import HttpTrigger
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.ncrontab import Schedule
 from shared.queue.port import QueueMessage
 
 _INDEX: dict[int, list[Any]] = {}
+log = logging.getLogger("mfaops.localhost")
 
 
 def functions_of(app: func.FunctionApp) -> list[Any]:
@@ -61,14 +63,37 @@ async def call_http_function(user_function: Any, req: func.HttpRequest) -> func.
     return result
 
 
+def platform_headers(headers: dict[str, str]) -> dict[str, str]:
+    """App Service Authentication's part, emulated: a bearer token becomes ``X-MS-CLIENT-PRINCIPAL`` the way the
+    platform writes it (claims of the token; roles under ``role_typ``). The sandbox does not check token
+    signatures (there is no Entra here); a principal header sent as such is passed on as if the platform had set
+    it, so scripts and tests can act as any principal. In Azure the platform validates the token and strips a
+    client's own principal headers."""
+    out = {k: v for k, v in headers.items()}
+    auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    if auth[:7].lower() == "bearer ":
+        from sandbox.tokens import principal_header_from_token
+
+        principal = principal_header_from_token(auth[7:].strip())
+        out = {k: v for k, v in out.items() if not k.lower().startswith("x-ms-client-principal")}
+        if principal:
+            out["x-ms-client-principal"] = principal
+    return out
+
+
 def _endpoint(user_function: Any) -> Any:
     async def endpoint(request: Request) -> Response:
         body = await request.body()
         req = func.HttpRequest(
-            method=request.method, url=str(request.url), headers=dict(request.headers),
+            method=request.method, url=str(request.url), headers=platform_headers(dict(request.headers)),
             params=dict(request.query_params), route_params=dict(request.path_params), body=body,
         )
-        resp = await call_http_function(user_function, req)
+        try:
+            resp = await call_http_function(user_function, req)
+        except Exception:
+            log.exception("unhandled error in %s", getattr(user_function, "__name__", "function"))
+            return JSONResponse({"type": "about:blank", "title": "Internal Server Error", "status": 500},
+                                status_code=500, media_type="application/problem+json")
         headers = {k: v for k, v in resp.headers.items() if k.lower() not in {"content-length", "content-type"}}
         return Response(resp.get_body(), status_code=resp.status_code, headers=headers,
                         media_type=resp.mimetype)

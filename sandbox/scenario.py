@@ -11,6 +11,11 @@ from typing import Any
 import httpx
 
 from sandbox.tickets import signed_headers
+from sandbox.tokens import mint
+
+# The scenario reads jobs as a service desk tool would: with a (sandbox) Entra token holding Jobs.Read.
+READER = {"Authorization": "Bearer " + mint(oid="5ce7a210-0000-4000-8000-00000000a001",
+                                            upn="servicedesk@contoso.example", roles=["Jobs.Read"])}
 
 FINAL = {"succeeded", "failed", "rejected", "awaiting_approval"}
 
@@ -58,7 +63,7 @@ async def play(base_url: str, secret: str, *, timeout_s: float = 60.0) -> tuple[
         while time.monotonic() < deadline:
             for row in rows:
                 if row["job_id"] and row["state"] not in FINAL:
-                    job = (await client.get(f"/api/jobs/{row['job_id']}")).json()
+                    job = (await client.get(f"/api/jobs/{row['job_id']}", headers=READER)).json()
                     row["state"], row["code"] = job["state"], (job.get("error") or {}).get("code", "")
                     row["removed"] = len(job.get("methods_removed", []))
             if all(r["state"] in FINAL or not r["job_id"] for r in rows):

@@ -86,6 +86,7 @@ def build_sandbox(*, table_connection_string: str, tenant: Path | dict[str, Any]
     values = {**SANDBOX_DEFAULTS, **given}
     values.setdefault("SERVICENOW_WEBHOOK_SECRET", secrets.token_urlsafe(32))
     values.setdefault("TAP_DROP_KEY", new_drop_key())
+    values.setdefault("JOB_ID_KEY", secrets.token_urlsafe(32))
     root = base_url or "http://sandbox.invalid"
     values.update({
         "TABLE_CONNECTION_STRING": table_connection_string,

@@ -71,9 +71,13 @@ class Container:
         if self._jobs is None:
             from shared.jobs.table_store import TableJobStore
 
-            self._jobs = TableJobStore(self.table_service(), self.settings.jobs_table,
+            service = self.table_service()
+            if not self.settings.job_id_key.get_secret_value():
+                raise ConfigurationError("JOB_ID_KEY must be set (a random secret; ticket job ids derive from it)")
+            self._jobs = TableJobStore(service, self.settings.jobs_table,
                                        self.settings.jobs_by_user_table,
-                                       update_retries=self.settings.job_update_retries)
+                                       update_retries=self.settings.job_update_retries,
+                                       job_id_key=self.settings.job_id_secret)
         return self._jobs
 
     def graph(self) -> GraphGateway:

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     jobs_table: str = Field(default="mfaopsjobs", alias="JOBS_TABLE")
     jobs_by_user_table: str = Field(default="mfaopsjobsbyuser", alias="JOBS_BY_USER_TABLE")
     job_update_retries: int = Field(default=8, ge=1, le=50, alias="JOB_UPDATE_RETRIES")
+    # Ticket jobs get ids derived under this key, so knowing a ticket does not give its job id (Key Vault).
+    job_id_key: SecretStr = Field(default=SecretStr(""), alias="JOB_ID_KEY")
 
     # Identity: client id of the user-assigned managed identity (empty: system-assigned / developer login).
     azure_client_id: str = Field(default="", alias="AZURE_CLIENT_ID")
@@ -53,6 +55,9 @@ class Settings(BaseSettings):
     resets_per_hour_limit: int = Field(default=20, ge=1, le=10_000, alias="RESETS_PER_HOUR_LIMIT")
     allow_guest_reset: bool = Field(default=False, alias="ALLOW_GUEST_RESET")
     allow_disabled_reset: bool = Field(default=False, alias="ALLOW_DISABLED_RESET")
+    # A user reset this recently is not reset again without an operator's approval (each reset deletes the TAP
+    # the one before issued).
+    reset_cooldown_minutes: int = Field(default=60, ge=0, le=10_080, alias="RESET_COOLDOWN_MINUTES")
 
     # What a reset does after removing the methods, unless the ticket says otherwise.
     default_revoke_sessions: bool = Field(default=True, alias="DEFAULT_REVOKE_SESSIONS")
@@ -70,6 +75,10 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
     @property
+    def job_id_secret(self) -> bytes:
+        return self.job_id_key.get_secret_value().encode()
+
+    @property
     def break_glass_upn_set(self) -> frozenset[str]:
         return frozenset(u.strip().lower() for u in self.break_glass_upns.split(",") if u.strip())
 
@@ -81,6 +90,16 @@ class Settings(BaseSettings):
     def privileged_role_set(self) -> frozenset[str]:
         """Role names or template ids that make a user privileged; '*' means any directory role."""
         return frozenset(r.strip().lower() for r in self.privileged_roles.split(",") if r.strip())
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_unresolved_key_vault_reference(cls, value: object) -> object:
+        # App Service passes a Key Vault reference it could not resolve (the identity's role not there yet, a
+        # wrong secret URI) to the app as the literal '@Microsoft.KeyVault(...)' string.
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str) and raw.strip().startswith("@Microsoft.KeyVault("):
+            raise ValueError("is an unresolved Key Vault reference: check the app's identity can read the secret")
+        return value
 
     @field_validator("table_service_url", "graph_base_url", "servicenow_instance_url")
     @classmethod

@@ -66,6 +66,18 @@ class TapDrop:
             "Expires": tap.expires, "UsableOnce": tap.usable_once, "Retrieved": False,
         }, mode=UpdateMode.REPLACE)
 
+    async def supersede(self, job_id: str, *, by_job: str) -> None:
+        """A later job deleted this job's TAP from the user: wipe the sealed value and say which job did."""
+        table = self._service.get_table_client(self._table)
+        try:
+            entity = await table.get_entity(table_key(job_id), _ROW)
+        except ResourceNotFoundError:
+            return
+        await table.upsert_entity({"PartitionKey": entity["PartitionKey"], "RowKey": _ROW, "Sealed": "",
+                                   "Expires": entity["Expires"], "UsableOnce": entity.get("UsableOnce", True),
+                                   "Retrieved": bool(entity.get("Retrieved")), "SupersededBy": by_job},
+                                  mode=UpdateMode.REPLACE)
+
     async def take(self, job_id: str, *, now: datetime | None = None) -> RetrievedTap:
         table = self._service.get_table_client(self._table)
         try:
@@ -74,6 +86,9 @@ class TapDrop:
             raise TapNotFoundError(f"job {job_id} issued no Temporary Access Pass") from None
         expires = entity["Expires"]
         expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+        if entity.get("SupersededBy"):
+            raise TapGoneError(f"superseded by job {entity['SupersededBy']}: a later reset deleted this Temporary "
+                               "Access Pass")
         if entity.get("Retrieved") or not entity.get("Sealed"):
             raise TapGoneError("the Temporary Access Pass was already retrieved")
         wiped = {"PartitionKey": entity["PartitionKey"], "RowKey": _ROW, "Sealed": "", "Expires": expires,

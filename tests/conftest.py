@@ -34,7 +34,7 @@ async def job_store(azurite: Azurite, table_names: tuple[str, str]) -> AsyncIter
     from shared.jobs.table_store import TableJobStore
 
     service = TableServiceClient.from_connection_string(azurite.connection_string)
-    store = TableJobStore(service, *table_names, update_retries=20)
+    store = TableJobStore(service, *table_names, update_retries=20, job_id_key=b"test-job-id-key")
     yield store
     await service.close()
 

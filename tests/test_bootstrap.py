@@ -10,7 +10,8 @@ from shared.settings import load_settings
 
 
 def test_nothing_is_built_until_asked_and_then_only_once() -> None:
-    container = Container(load_settings({"TABLE_SERVICE_URL": "https://acct.table.core.windows.net/"}))
+    container = Container(load_settings({"TABLE_SERVICE_URL": "https://acct.table.core.windows.net/",
+                                         "JOB_ID_KEY": "k"}))
     assert container._tables is None and container._graph is None
     service = container.table_service()
     assert service is container.table_service()

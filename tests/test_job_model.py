@@ -17,7 +17,11 @@ from shared.jobs.model import (
 
 def new_job(key: str = "") -> Job:
     return Job.new(JobKind.RESET, Target(upn="ada@contoso.com"), Source(kind="ticket", sys_id="a" * 32),
-                   requested_by="agent@contoso.com", idempotency_key=key)
+                   requested_by="agent@contoso.com", idempotency_key=key,
+                   job_id=job_id_for_key(key, KEY) if key else "")
+
+
+KEY = b"a-secret-job-id-key"
 
 
 def test_a_new_job_is_received_with_one_step() -> None:
@@ -94,8 +98,47 @@ def test_awaiting_approval_goes_back_to_the_queue_only_by_an_attributed_retry() 
 def test_keyed_jobs_get_a_stable_id_from_the_key() -> None:
     key = ticket_idempotency_key("SC_REQ_ITEM", "A" * 32, "reset_mfa")
     assert key == "sc_req_item:" + "a" * 32 + ":reset_mfa"
-    assert new_job(key).job_id == new_job(key).job_id == job_id_for_key(key)
+    assert new_job(key).job_id == new_job(key).job_id == job_id_for_key(key, KEY)
     assert new_job().job_id != new_job().job_id
+
+
+def test_a_keyed_job_id_cannot_be_computed_without_the_secret() -> None:
+    import uuid
+
+    key = ticket_idempotency_key("sc_req_item", "a" * 32, "reset_mfa")
+    # The old scheme: uuid5 of a namespace in the source; anyone with the ticket could compute it.
+    old = str(uuid.uuid5(uuid.UUID("6f1d4c1e-6a55-4f55-9d7e-1a8f0b6c2d10"), key))
+    assert job_id_for_key(key, KEY) != old
+    assert job_id_for_key(key, KEY) != job_id_for_key(key, b"another-key")
+    with pytest.raises(ValueError):
+        job_id_for_key(key, b"")
+    with pytest.raises(ValueError):
+        Job.new(JobKind.RESET, Target(upn="a@b.example"), Source(kind="ticket"), idempotency_key=key)
+
+
+def test_a_succeeded_job_is_final_even_for_a_retry() -> None:
+    job = new_job()
+    job.transition(JobState.RUNNING)
+    job.transition(JobState.SUCCEEDED)
+    with pytest.raises(InvalidTransitionError):
+        job.retry(by="ops@contoso.com")
+    assert job.state is JobState.SUCCEEDED
+
+
+@pytest.mark.parametrize(("code", "retryable"), [
+    ("ticket_not_approved", True), ("user_not_found", True), ("break_glass", False), ("guest_user", False),
+    ("disabled_user", False), ("ticket_closed", False), ("ticket_user_mismatch", False)])
+def test_only_rejections_a_rerun_may_lift_are_retryable(code: str, retryable: bool) -> None:
+    job = new_job()
+    job.transition(JobState.RUNNING)
+    job.reject(code, "because")
+    if retryable:
+        job.retry(by="ops@contoso.com")
+        assert job.state is JobState.QUEUED
+    else:
+        with pytest.raises(InvalidTransitionError):
+            job.retry(by="ops@contoso.com")
+        assert job.state is JobState.REJECTED
 
 
 def test_methods_removed_are_derived_from_the_steps() -> None:

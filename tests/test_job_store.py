@@ -9,7 +9,7 @@ import pytest
 from azure.core.exceptions import ResourceModifiedError
 
 from shared.errors import ConcurrencyError, InvalidTransitionError, JobNotFoundError
-from shared.jobs.model import Job, JobKind, JobState, Source, Target, ticket_idempotency_key
+from shared.jobs.model import Job, JobKind, JobState, Source, Target, job_id_for_key, ticket_idempotency_key
 from shared.jobs.table_store import TableJobStore
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -18,7 +18,8 @@ T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 def reset_job(upn: str = "ada@contoso.com", *, key: str = "", user_id: str = "", at: datetime = T0) -> Job:
     return Job.new(JobKind.RESET, Target(id=user_id, upn=upn),
                    Source(kind="ticket", table="sc_req_item", sys_id="a" * 32, number="RITM0010001"),
-                   requested_by="agent@contoso.com", idempotency_key=key, now=at)
+                   requested_by="agent@contoso.com", idempotency_key=key,
+                   job_id=job_id_for_key(key, b"test-job-id-key") if key else "", now=at)
 
 
 async def test_a_created_job_reads_back_whole(job_store: TableJobStore) -> None:
@@ -80,7 +81,7 @@ async def test_transitions_are_checked_and_a_refused_one_saves_nothing(job_store
 
 def other_worker(store: TableJobStore) -> TableJobStore:
     """A second worker on the same tables, with its own memory of ETags."""
-    return TableJobStore(store._service, store._jobs_name, store._by_user_name)
+    return TableJobStore(store._service, store._jobs_name, store._by_user_name, job_id_key=store.job_id_key)
 
 
 async def test_an_etag_conflict_is_retried_on_the_fresh_job(job_store: TableJobStore) -> None:

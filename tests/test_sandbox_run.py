@@ -49,15 +49,21 @@ def test_run_serves_manual_tickets_after_ready() -> None:
                               headers=signed_headers(secret, body))
         assert response.status_code == 202
         job_id = response.json()["job_id"]
+        from sandbox.tokens import mint
+
+        auth = {"Authorization": "Bearer " + mint(oid="5ce7a210-0000-4000-8000-00000000a002",
+                                                  upn="desk@contoso.example", roles=["Jobs.Read", "Tap.Retrieve"])}
+        assert httpx.get(f"http://127.0.0.1:{port}/api/jobs/{job_id}", timeout=10).status_code == 401
         for _ in range(200):
-            job = httpx.get(f"http://127.0.0.1:{port}/api/jobs/{job_id}", timeout=10).json()
+            job = httpx.get(f"http://127.0.0.1:{port}/api/jobs/{job_id}", timeout=10, headers=auth).json()
             if job["state"] == "succeeded":
                 break
             time.sleep(0.1)
         assert job["state"] == "succeeded" and len(job["methods_removed"]) == 10
-        tap = httpx.get(f"http://127.0.0.1:{port}/api/jobs/{job_id}/tap", timeout=10)
+        tap = httpx.get(f"http://127.0.0.1:{port}/api/jobs/{job_id}/tap", timeout=10, headers=auth)
         assert tap.status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{port}/api/jobs/{job_id}/tap", timeout=10).status_code == 410
+        assert httpx.get(f"http://127.0.0.1:{port}/api/jobs/{job_id}/tap", timeout=10,
+                         headers=auth).status_code == 410
     finally:
         proc.terminate()
         proc.wait(timeout=30)

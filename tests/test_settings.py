@@ -50,3 +50,17 @@ def test_every_setting_is_documented_in_the_readme_with_its_default() -> None:
         if isinstance(shown, bool):
             shown = str(shown).lower()
         assert documented[info.alias] == str(shown), f"README default of {info.alias}"
+
+
+def test_an_unresolved_key_vault_reference_is_refused_naming_the_setting() -> None:
+    import pytest
+
+    from shared.errors import ConfigurationError
+    from shared.settings import load_settings
+
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/webhook/)"
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"SERVICENOW_WEBHOOK_SECRET": reference, "JOB_ID_KEY": reference})
+    message = str(caught.value)
+    assert "SERVICENOW_WEBHOOK_SECRET" in message and "JOB_ID_KEY" in message and "Key Vault" in message
+    assert "kv.vault.azure.net" not in message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,11 +12,14 @@ from typing import Any
 
 from shared.errors import InvalidTransitionError
 
-# Job ids for keyed jobs are derived from the idempotency key, so "create" is a single conditional insert
-# and a second delivery of the same ticket lands on the same row instead of racing a separate index.
-_JOB_ID_NAMESPACE = uuid.UUID("6f1d4c1e-6a55-4f55-9d7e-1a8f0b6c2d10")
-
 MAX_DETAIL_CHARS = 1000
+
+# Rejections an operator's retry may lift, because the re-run checks them again and they can change: the
+# ticket's approval arriving late, a user not yet synced to Entra. Every other rejection is final (a
+# break-glass account, a guest or disabled account, a closed ticket or one for someone else): a new reset
+# needs a new request. Parks (a limit, a privileged user's missing approval, a recent reset) are always
+# retryable: that is what awaiting approval means.
+RETRYABLE_REJECTIONS = frozenset({"ticket_not_approved", "user_not_found"})
 
 
 class JobKind(StrEnum):
@@ -58,8 +63,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def job_id_for_key(idempotency_key: str) -> str:
-    return str(uuid.uuid5(_JOB_ID_NAMESPACE, idempotency_key))
+def job_id_for_key(idempotency_key: str, secret: bytes) -> str:
+    """Keyed jobs get an id derived from the idempotency key, so "create" is one conditional insert and a second
+    delivery of a ticket lands on the same row; the HMAC under a secret (``JOB_ID_KEY``) keeps the id from being
+    computed by anyone who knows the ticket (a uuid5 of a namespace in the source could be)."""
+    if not secret:
+        raise ValueError("a job id key is required")
+    digest = hmac.new(secret, idempotency_key.encode(), hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def ticket_idempotency_key(table: str, sys_id: str, action: str) -> str:
@@ -146,9 +157,12 @@ class Job:
 
     @classmethod
     def new(cls, kind: JobKind, target: Target, source: Source, *, requested_by: str = "",
-            idempotency_key: str = "", now: datetime | None = None) -> Job:
+            idempotency_key: str = "", job_id: str = "", now: datetime | None = None) -> Job:
+        """``job_id`` is the store's id for the idempotency key (``JobStore.job_id_for``); a random one else."""
         at = now or utcnow()
-        job_id = job_id_for_key(idempotency_key) if idempotency_key else str(uuid.uuid4())
+        if idempotency_key and not job_id:
+            raise ValueError("a keyed job takes its id from the store (JobStore.job_id_for)")
+        job_id = job_id or str(uuid.uuid4())
         job = cls(job_id=job_id, kind=kind, target=target, source=source, requested_by=requested_by,
                   idempotency_key=idempotency_key, created_at=at, updated_at=at)
         job.record("received", "ok", f"{kind.value} requested", now=at)
@@ -180,12 +194,16 @@ class Job:
         self.transition(JobState.REJECTED, f"{code}: {message}", now=now)
 
     def retry(self, by: str, reason: str = "", *, now: datetime | None = None) -> None:
-        """The one way out of a final state (or out of awaiting approval): an explicit, attributed retry."""
+        """The way out of a failed job, a parked one, or a rejection a re-run may lift: explicit, attributed.
+        A succeeded job is final: running it again would hand out a second TAP; a new reset needs a new request."""
         if not by:
             raise InvalidTransitionError("a retry must name who asked for it")
-        if not (self.state.is_final or self.state is JobState.AWAITING_APPROVAL):
-            raise InvalidTransitionError(f"job {self.job_id} is {self.state.value}; only a final or parked job "
-                                         "can be retried")
+        retryable = self.state in (JobState.FAILED, JobState.AWAITING_APPROVAL) or (
+            self.state is JobState.REJECTED and self.error is not None and self.error.code in RETRYABLE_REJECTIONS)
+        if not retryable:
+            why = f" ({self.error.code})" if self.state is JobState.REJECTED and self.error else ""
+            raise InvalidTransitionError(f"job {self.job_id} is {self.state.value}{why}; only a failed or parked "
+                                         "job, or a rejection a re-run may lift, can be retried")
         previous = self.state
         self.state = JobState.QUEUED
         self.error = None

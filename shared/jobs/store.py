@@ -13,6 +13,13 @@ JobChange = Callable[[Job], object]
 
 
 class JobStore(abc.ABC):
+    #: The secret keyed job ids are derived under (``JOB_ID_KEY``); adapters set it in their constructor.
+    job_id_key: bytes = b""
+
+    def job_id_for(self, idempotency_key: str) -> str:
+        """The id of the job for this idempotency key: stable, but not computable without ``JOB_ID_KEY``."""
+        return job_id_for_key(idempotency_key, self.job_id_key)
+
     @abc.abstractmethod
     async def create(self, job: Job) -> tuple[Job, bool]:
         """Insert ``job`` unless its id exists; return (the stored job, whether this call created it)."""
@@ -46,7 +53,7 @@ class JobStore(abc.ABC):
 
     async def find_by_key(self, idempotency_key: str) -> Job | None:
         try:
-            return await self.get(job_id_for_key(idempotency_key))
+            return await self.get(self.job_id_for(idempotency_key))
         except JobNotFoundError:
             return None
 

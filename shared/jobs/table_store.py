@@ -3,8 +3,8 @@
 Table design:
 - ``JOBS_TABLE``: one entity per job, PartitionKey = job id, RowKey = "job". A partition per job gives
   point reads and writes with no hot partition; mfaops never needs a transaction across jobs. Keyed jobs
-  (tickets) have an id derived from the idempotency key, so the conditional insert that creates the job is
-  also the claim on the key: no second table to keep consistent.
+  (tickets) have an id derived from the idempotency key (an HMAC under ``JOB_ID_KEY``), so the conditional
+  insert that creates the job is also the claim on the key: no second table to keep consistent.
 - ``JOBS_BY_USER_TABLE``: an index, PartitionKey = target identifier (object id or UPN, lower-cased and
   escaped), RowKey = inverted creation time + job id, so a partition scan lists a user's jobs newest first.
 - Queries by state scan the jobs table with a filter: state lists are operator queries, rare and bounded.
@@ -43,8 +43,9 @@ _KNOWN_JOBS = 512
 
 class TableJobStore(JobStore):
     def __init__(self, service: TableServiceClient, jobs_table: str, by_user_table: str, *,
-                 update_retries: int = 8) -> None:
+                 update_retries: int = 8, job_id_key: bytes) -> None:
         self._service = service
+        self.job_id_key = job_id_key
         self._jobs_name = jobs_table
         self._by_user_name = by_user_table
         self._retries = update_retries

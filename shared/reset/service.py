@@ -23,6 +23,7 @@ from shared.errors import (
     GraphThrottledError,
     GraphTransientError,
     MfaopsError,
+    TapGoneError,
 )
 from shared.graph.port import AuthMethod, DeleteOutcome, GraphGateway, IssuedTap, UserSnapshot
 from shared.itsm.port import Ticket, TicketSystem, TicketSystemError
@@ -34,7 +35,7 @@ from shared.reset.notes import work_note
 from shared.reset.plan import plan_removal
 from shared.reset.request import RequestError, ResetRequest, parse_request
 from shared.settings import Settings
-from shared.tapdrop import TapDrop
+from shared.tapdrop import RetrievedTap, TapDrop
 
 log = logging.getLogger("mfaops.reset")
 
@@ -71,7 +72,8 @@ class ResetService:
     async def accept(self, request: ResetRequest, *, correlation_id: str = "") -> Accepted:
         job = Job.new(JobKind.RESET, _target_of(request.user),
                       Source(kind="ticket", table=request.table, sys_id=request.sys_id, number=request.number),
-                      requested_by=request.requested_by, idempotency_key=request.idempotency_key, now=self.now())
+                      requested_by=request.requested_by, idempotency_key=request.idempotency_key,
+                      job_id=self.jobs.job_id_for(request.idempotency_key), now=self.now())
         job.record("options", "ok", "as the ticket asked", data=_options(request), now=self.now())
         stored, created = await self.jobs.create(job)
         if stored.state is JobState.RECEIVED:
@@ -173,6 +175,8 @@ class ResetService:
         if verdict.decision is Decision.PARK:
             await self._park(job, verdict.code, verdict.reason)
             return
+        if not await self._cooled_down(job, snapshot):
+            return
         if not await self._admitted(job):
             return
         await self._remove(job, snapshot)
@@ -197,6 +201,24 @@ class ResetService:
         job = await self.jobs.update(job.job_id, resolve)
         await self.jobs.add_target_identifiers(job)
         return job
+
+    async def _cooled_down(self, job: Job, snapshot: UserSnapshot) -> bool:
+        """A user reset within RESET_COOLDOWN_MINUTES is not reset again unless an operator approves: each reset
+        deletes the TAP the one before issued, so resets in a row leave the service desk a dead pass."""
+        minutes = self.settings.reset_cooldown_minutes
+        if not minutes or any(s.action == "retry" for s in job.steps):
+            return True
+        since = self.now() - timedelta(minutes=minutes)
+        for other in await self.jobs.list_for_user(snapshot.user.id, limit=20):
+            if other.job_id == job.job_id or other.kind is not JobKind.RESET:
+                continue
+            admitted = next((s.at for s in other.steps if s.action == "admitted"), None)
+            if admitted is not None and admitted >= since:
+                reason = (f"{snapshot.user.upn} was reset by job {other.job_id} at {admitted.isoformat()}, within "
+                          f"RESET_COOLDOWN_MINUTES={minutes}")
+                await self._park(job, "recently_reset", reason)
+                return False
+        return True
 
     async def _admitted(self, job: Job) -> bool:
         """The blast-radius limit: counted once per job; an operator's retry of a parked job overrides it."""
@@ -234,6 +256,7 @@ class ResetService:
                 _record_outcome(j, outcome, self.now())
 
         await self.jobs.update(job.job_id, record)
+        await self._supersede_taps(job, snapshot, [o.method for o in outcomes if o.removed])
         failures = [o for o in outcomes if not o.removed]
         if failures:
             # Throttling or 5xx that outlasted the retries: the redelivery resumes with what is left.
@@ -242,6 +265,31 @@ class ResetService:
                 raise transient[0]
             first = failures[0].error
             raise first if first is not None else GraphError("delete failed")
+
+    async def _supersede_taps(self, job: Job, snapshot: UserSnapshot, removed: list[AuthMethod]) -> None:
+        """A TAP an earlier job issued and this one deleted is never handed out: its drop answers 410."""
+        tap_ids = {m.id for m in removed if m.type == "temporaryAccessPass"}
+        if not tap_ids:
+            return
+        for other in await self.jobs.list_for_user(snapshot.user.id, limit=20):
+            issued = {s.data.get("method_id") for s in other.steps if s.action == "issue_tap" and s.outcome == "issued"}
+            if other.job_id != job.job_id and issued & tap_ids:
+                await self.tap_drop.supersede(other.job_id, by_job=job.job_id)
+
+    async def retrieve_tap(self, job_id: str, *, by: str) -> RetrievedTap:
+        """The one-time TAP of a job, to an authenticated caller; the retrieval (who, when) goes on the job."""
+        await self.jobs.get(job_id)  # JobNotFoundError before anything else
+        try:
+            tap = await self.tap_drop.take(job_id, now=self.now())
+        except TapGoneError as exc:
+            reason = str(exc)
+            await self._step_by_id(job_id, "tap_retrieval", "refused", f"by {by}: {reason}", {"by": by})
+            raise
+        await self._step_by_id(job_id, "tap_retrieval", "retrieved", f"by {by}", {"by": by})
+        return tap
+
+    async def _step_by_id(self, job_id: str, action: str, outcome: str, detail: str, data: dict[str, str]) -> None:
+        await self.jobs.update(job_id, lambda j: j.record(action, outcome, detail, data=data, now=self.now()))
 
     async def _revoke(self, revoke: bool, snapshot: UserSnapshot) -> StepRecord:
         if not revoke:
@@ -307,14 +355,16 @@ class ResetService:
         job = Job.new(JobKind.RESET, _target_of(request.user),
                       Source(kind="queue", table=request.table, sys_id=request.sys_id, number=request.number,
                              message_id=message.message_id),
-                      requested_by=request.requested_by, idempotency_key=request.idempotency_key, now=self.now())
+                      requested_by=request.requested_by, idempotency_key=request.idempotency_key,
+                      job_id=self.jobs.job_id_for(request.idempotency_key), now=self.now())
         job.transition(JobState.QUEUED, "from the queue", now=self.now())
         stored, _ = await self.jobs.create(job)
         return stored
 
     async def _record_unreadable(self, message: QueueMessage, exc: RequestError) -> Job:
+        key = f"queue:{message.message_id}"
         job = Job.new(JobKind.RESET, Target(), Source(kind="queue", message_id=message.message_id),
-                      idempotency_key=f"queue:{message.message_id}", now=self.now())
+                      idempotency_key=key, job_id=self.jobs.job_id_for(key), now=self.now())
         job.fail("invalid_message", str(exc), now=self.now())
         stored, _ = await self.jobs.create(job)
         return stored

@@ -14,6 +14,24 @@ from sandbox.azurite import Azurite
 from sandbox.system import Sandbox, build_sandbox
 from sandbox.tickets import submit
 from shared.bootstrap import use_container
+from shared.identity.principal import PRINCIPAL_HEADER, encode_principal
+
+OPERATOR_OID = "0b5e1c7a-1111-4c2e-9a53-5d7c1e0f0001"
+OPERATOR_UPN = "secops@contoso.example"
+ALL_ROLES = ("Jobs.Read", "Tap.Retrieve", "Jobs.Retry")
+
+
+def as_operator(*roles: str, upn: str = OPERATOR_UPN, oid: str = OPERATOR_OID) -> dict[str, str]:
+    """The principal header App Service Authentication would set for this caller."""
+    return {PRINCIPAL_HEADER: encode_principal(object_id=oid, upn=upn, roles=roles or ALL_ROLES)}
+
+
+def operator_request(method: str, path: str, job_id: str, body: bytes = b"", *roles: str,
+                     headers: dict[str, str] | None = None) -> func.HttpRequest:
+    all_headers = {**as_operator(*roles), **({"Content-Type": "application/json"} if body else {}),
+                   **(headers or {})}
+    return func.HttpRequest(method, f"http://localhost{path}", body=body, route_params={"job_id": job_id},
+                            headers=all_headers)
 
 
 def entry(name: str) -> Any:
@@ -56,8 +74,7 @@ def body_of(response: func.HttpResponse) -> Any:
 
 
 async def get_job(job_id: str) -> dict[str, Any]:
-    response = await entry("get_job")(func.HttpRequest("GET", f"http://localhost/api/jobs/{job_id}", body=b"",
-                                                       route_params={"job_id": job_id}))
+    response = await entry("get_job")(operator_request("GET", f"/api/jobs/{job_id}", job_id))
     assert response.status_code == 200, response.get_body()
     return dict(body_of(response))
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sandbox.system import Sandbox
-from tests.reset.conftest import body_of, entry, post, reset, ticket
+from tests.reset.conftest import body_of, entry, operator_request, post, reset, ticket
 
 
 def graph_calls(box: Sandbox, method: str | None = None) -> list[dict[str, Any]]:
@@ -136,10 +136,9 @@ async def test_the_blast_radius_limit_parks_and_alerts_until_an_operator_approve
     retry = entry("retry_job")
     refused = await retry(func.HttpRequest("POST", "http://localhost/api/jobs/x/retry", body=b'{"by": "nobody"}',
                                            route_params={"job_id": jobs[2]["job_id"]}))
-    assert refused.status_code == 400
-    approved = await retry(func.HttpRequest("POST", "http://localhost/api/jobs/x/retry",
-                                            body=b'{"by": "secops@contoso.example", "reason": "known incident"}',
-                                            route_params={"job_id": jobs[2]["job_id"]}))
+    assert refused.status_code == 401
+    approved = await retry(operator_request("POST", "/api/jobs/x/retry", jobs[2]["job_id"],
+                                            b'{"reason": "known incident"}'))
     assert approved.status_code == 202 and body_of(approved)["state"] == "queued"
     await sandbox.deliver_all()
     from tests.reset.conftest import get_job
@@ -147,9 +146,8 @@ async def test_the_blast_radius_limit_parks_and_alerts_until_an_operator_approve
     final = await get_job(jobs[2]["job_id"])
     assert final["state"] == "succeeded"
     assert any(s["action"] == "retry" and "secops@contoso.example" in s["detail"] for s in final["steps"])
-    again = await retry(func.HttpRequest("POST", "http://localhost/api/jobs/x/retry", body=b'{"by": "a@b.example"}',
-                                         route_params={"job_id": jobs[0]["job_id"]}))
-    assert again.status_code == 202  # a succeeded job may be re-run on purpose, on the record
+    again = await retry(operator_request("POST", "/api/jobs/x/retry", jobs[0]["job_id"], b'{}'))
+    assert again.status_code == 409  # a succeeded job is final: a new reset needs a new request
 
 
 async def test_the_alternate_mobile_default_is_moved_before_removal(sandbox: Sandbox) -> None:
@@ -202,11 +200,8 @@ async def test_an_operator_retry_keeps_what_the_ticket_asked_for(sandbox: Sandbo
     first = await reset(sandbox, revoke_sessions=False, issue_tap=False)
     assert first["state"] == "rejected"
     sandbox.servicenow.records[("sc_req_item", "a1" * 16)]["approval"] = "approved"
-    import azure.functions as func
 
-    response = await entry("retry_job")(func.HttpRequest(
-        "POST", "http://localhost/api/jobs/x/retry", body=b'{"by": "ops@contoso.example"}',
-        route_params={"job_id": first["job_id"]}))
+    response = await entry("retry_job")(operator_request("POST", "/api/jobs/x/retry", first["job_id"], b"{}"))
     assert response.status_code == 202
     await sandbox.deliver_all()
     from tests.reset.conftest import get_job

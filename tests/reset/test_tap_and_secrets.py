@@ -12,12 +12,12 @@ from azure.data.tables.aio import TableServiceClient
 
 from sandbox.azurite import Azurite
 from sandbox.system import Sandbox
-from tests.reset.conftest import body_of, entry, get_job, reset
+from tests.reset.conftest import body_of, entry, get_job, operator_request, reset
 
 
 async def take_tap(job_id: str) -> func.HttpResponse:
-    response: func.HttpResponse = await entry("get_job_tap")(func.HttpRequest(
-        "GET", f"http://localhost/api/jobs/{job_id}/tap", body=b"", route_params={"job_id": job_id}))
+    response: func.HttpResponse = await entry("get_job_tap")(
+        operator_request("GET", f"/api/jobs/{job_id}/tap", job_id))
     return response
 
 
@@ -35,8 +35,7 @@ async def test_a_job_without_a_tap_or_an_unknown_job_is_404(sandbox: Sandbox) ->
     job = await reset(sandbox, issue_tap=False)
     assert (await take_tap(job["job_id"])).status_code == 404
     assert (await take_tap("no-such-job")).status_code == 404
-    missing = await entry("get_job")(func.HttpRequest("GET", "http://localhost/api/jobs/nope", body=b"",
-                                                      route_params={"job_id": "nope"}))
+    missing = await entry("get_job")(operator_request("GET", "/api/jobs/nope", "nope"))
     assert missing.status_code == 404 and body_of(missing)["title"] == "Job not found"
 
 

@@ -62,8 +62,11 @@ async def test_a_body_over_64_kib_is_413(sandbox: Sandbox) -> None:
     assert (await post(sandbox, big)).status_code == 413
 
 
-async def test_not_json_is_415(sandbox: Sandbox) -> None:
-    assert (await post(sandbox, b"table=incident&sys_id=1")).status_code == 415
+async def test_a_body_that_is_not_json_is_400_and_another_media_type_415(sandbox: Sandbox) -> None:
+    bad = await post(sandbox, b"table=incident&sys_id=1")
+    assert bad.status_code == 400 and "not valid JSON" in body_of(bad)["detail"]
+    assert (await post(sandbox, b"table=incident", content_type="application/x-www-form-urlencoded")).status_code \
+        == 415
     assert (await post(sandbox, ticket(), content_type="text/plain")).status_code == 415
 
 

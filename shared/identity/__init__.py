@@ -1,0 +1,1 @@
+"""Who is asking: the caller of an operator route, as Entra authenticated them."""
