@@ -72,6 +72,20 @@ async def sandbox(tenant: dict[str, Any], *, latency_ms: float, environ: dict[st
         azurite.stop()
 
 
+def sequential_round_trips(box: Sandbox) -> int:
+    """Round trips one after another: requests that crossed the wire, those in flight at the same time counted
+    once (the snapshot's v1.0 batch and its concurrent beta read are one round trip)."""
+    spans = sorted((c["started"], c["ended"]) for c in box.graph.calls if not c.get("batch") and "started" in c)
+    rounds, end = 0, float("-inf")
+    for started, ended in spans:
+        if started >= end:
+            rounds += 1
+            end = ended
+        else:
+            end = max(end, ended)
+    return rounds
+
+
 def outer_calls(box: Sandbox) -> int:
     """Graph round trips: requests that crossed the wire (a $batch is one; its inner requests are not)."""
     return sum(1 for c in box.graph.calls if not c.get("batch"))

@@ -27,7 +27,26 @@ var detectionRoles = [
   'IdentityRiskEvent.Read.All' // detection: risk detections around a registration
   'IdentityRiskyUser.Read.All' // detection: risky users
 ]
-var wanted = enableDetection ? concat(resetRoles, detectionRoles) : resetRoles
+@description('E-mail alerts through Graph sendMail (the monitor\'s mail sink). Off unless enabled.')
+param enableMailAlerts bool = false
+
+@description('Let `mfaops posture apply-registration-policy` create/update the registration CA policy. Off unless enabled.')
+param enablePostureFix bool = false
+
+@description('Let mfaops change legacy per-user MFA states (beta authentication/requirements). Off unless enabled.')
+param enablePerUserMfaChange bool = false
+
+var mailRoles = [
+  'Mail.Send' // alerts: send the alert mail from the alert mailbox (user-sendmail)
+]
+var postureFixRoles = [
+  'Policy.ReadWrite.ConditionalAccess' // posture fix: create/update the registration CA policy
+]
+var perUserMfaRoles = [
+  'Policy.ReadWrite.AuthenticationMethod' // per-user MFA: PATCH authentication/requirements
+]
+var wanted = concat(resetRoles, enableDetection ? detectionRoles : [], enableMailAlerts ? mailRoles : [],
+  enablePostureFix ? postureFixRoles : [], enablePerUserMfaChange ? perUserMfaRoles : [])
 
 resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for role in wanted: {
   principalId: principalId

@@ -20,9 +20,10 @@ def run(*args: str) -> dict[str, object]:
 
 
 def test_reset_bench_counts_round_trips_for_mfaops_and_the_baseline() -> None:
-    out = run("bench.reset", "--runs", "1", "--methods", "6", "--latency-ms", "0")
+    out = run("bench.reset", "--runs", "1", "--methods", "6", "--latency-ms", "20")
     [case] = out["cases"]  # type: ignore[misc]
-    assert case["methods"] == 6 and case["roundtrips"] == 4 and case["baseline_roundtrips"] == 9
+    assert case["methods"] == 6 and case["roundtrips"] == 2 and case["http_requests"] == 3
+    assert case["baseline_roundtrips"] == 9
 
 
 def test_throughput_bench_completes_every_reset() -> None:

@@ -67,7 +67,7 @@ def test_secrets_come_from_key_vault_references() -> None:
 def test_graph_grants_are_commented_and_documented() -> None:
     text = (BICEP / "graph-permissions.bicep").read_text()
     granted = re.findall(r"^\s+'([A-Za-z.]+)' // \S", text, flags=re.M)
-    assert len(granted) == 7
+    assert len(granted) == 10
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\| `([A-Za-z.]+)` \|", readme, flags=re.M))
     assert set(granted) <= documented
@@ -85,3 +85,22 @@ def test_the_api_app_registration_declares_exactly_the_routes_roles() -> None:
     assert "appRoleAssignmentRequired: true" in text
     main = (BICEP / "main.bicep").read_text()
     assert "module apiApp 'api-app.bicep'" in main and "apiClientId: apiApp.outputs.clientId" in main
+
+
+def default_grants() -> set[str]:
+    """What graph-permissions.bicep grants with its default parameters (detection on, the write flags off)."""
+    text = (BICEP / "graph-permissions.bicep").read_text()
+    lists = {name: re.findall(r"'([A-Za-z.]+)' //", body) for name, body in
+             re.findall(r"^var (\w+Roles) = \[(.*?)^\]", text, flags=re.M | re.S)}
+    defaults = {name: value == "true" for name, value in re.findall(r"^param (\w+) bool = (\w+)", text, flags=re.M)}
+    assert defaults == {"enableDetection": True, "enableMailAlerts": False, "enablePostureFix": False,
+                        "enablePerUserMfaChange": False}
+    return set(lists["resetRoles"]) | set(lists["detectionRoles"])
+
+
+def test_the_demo_tenant_grants_exactly_what_the_grants_file_grants() -> None:
+    """Least privilege proven by the whole suite: the sandbox answers 403 for anything outside this set."""
+    import json
+
+    demo = json.loads((ROOT / "sandbox" / "tenants" / "demo.json").read_text())
+    assert set(demo["app"]["appRoles"]) == default_grants()

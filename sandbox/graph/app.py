@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox.graph import permissions
 from sandbox.graph.odata import ODataError
 from sandbox.graph.tenant import Tenant
 from sandbox.graph.throttle import Throttle
@@ -106,6 +108,7 @@ class GraphSimulator:
         self.calls: list[dict[str, Any]] = []
         self.last_authorization = ""  # what the last Graph request carried, for tests of the token path
         self.routes: list[tuple[str, re.Pattern[str], Handler, set[str]]] = []
+        self.route_permissions: dict[int, tuple[str, ...]] = {}
         for module in (handlers_directory, handlers_auth):
             module.register(self)
         self.control: list[tuple[str, re.Pattern[str], Handler, set[str]]] = []
@@ -115,6 +118,8 @@ class GraphSimulator:
             control: bool = False) -> None:
         regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
         (self.control if control else self.routes).append((method, regex, handler, set(versions)))
+        if not control:
+            self.route_permissions[id(regex)] = permissions.ROUTES[(method, pattern)]
 
     # -- dispatch -------------------------------------------------------------------------------------
     def dispatch(self, method: str, version: str, path: str, query: dict[str, str], body: Any,
@@ -128,6 +133,9 @@ class GraphSimulator:
             if route_method != method:
                 allowed_methods.append(route_method)
                 continue
+            granted = self.tenant.app_roles
+            if granted is not None and not granted & set(self.route_permissions[id(regex)]):
+                return self.error(403, permissions.DENIED_CODE, permissions.DENIED_MESSAGE)
             try:
                 result = handler(ctx, **match.groupdict())
             except GraphError as err:
@@ -148,7 +156,7 @@ class GraphSimulator:
         return Reply(status, body, {"request-id": request_id, **(headers or {})})
 
     def guarded(self, method: str, version: str, path: str, query: dict[str, str], body: Any, base_url: str,
-                *, batch: bool = False) -> Reply:
+                *, batch: bool = False, started: float | None = None) -> Reply:
         """One Graph request with what surrounds it in the real service: faults, throttling, the call log."""
         reply = self._faulted_or_throttled(method, path)
         if reply is None:
@@ -157,6 +165,8 @@ class GraphSimulator:
                  "at": self.tenant.clock.now().isoformat()}
         if batch:
             entry["batch"] = True
+        if started is not None:  # wall-clock span of a request that crossed the wire (benchmarks overlap them)
+            entry.update(started=started, ended=time.monotonic())
         self.calls.append(entry)
         return reply
 
@@ -186,6 +196,9 @@ class GraphSimulator:
         ids = [str(r.get("id", "")) for r in requests]
         if len(set(ids)) != len(ids) or "" in ids:
             return self.error(400, "BadRequest", "Batch request ids must be unique and non-empty.")
+        shape_error = _dependency_shape_error(requests)
+        if shape_error:
+            return self.error(400, "BadRequest", shape_error)
         status_by_id: dict[str, int] = {}
         responses = []
         for item in requests:
@@ -217,10 +230,17 @@ class GraphSimulator:
         raw = await request.body()
         try:
             body = json.loads(raw) if raw else None
-        except json.JSONDecodeError:
-            return _response(self.error(400, "BadRequest", "Unable to read JSON request payload."))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            # Graph answers a body it cannot parse with 400 and the parser's complaint, not 415 (which means the
+            # wrong content type): "Unable to read JSON request payload. Please ensure Content-Type header is
+            # set and payload is of valid JSON format." (seen from Graph; msgraph-sdk issues quote it).
+            where = f" ({exc.msg} at line {exc.lineno} column {exc.colno})" if isinstance(exc, json.JSONDecodeError) \
+                else ""
+            return _response(self.error(400, "BadRequest", "Unable to read JSON request payload. Please ensure "
+                                        "Content-Type header is set and payload is of valid JSON format." + where))
         base_url = str(request.base_url).rstrip("/")
         query = dict(request.query_params)
+        started = time.monotonic()
         if path.startswith("/_sandbox/"):
             return _response(self.control_dispatch(request.method, path[len("/_sandbox"):], query, body))
         version, _, rest = path.lstrip("/").partition("/")
@@ -233,10 +253,11 @@ class GraphSimulator:
             outer = self._faulted_or_throttled("POST", "/$batch", throttle=False)
             reply = outer or self.batch(version, body, base_url)
             self.calls.append({"method": "POST", "path": f"/{version}/$batch", "status": reply.status,
-                               "at": self.tenant.clock.now().isoformat()})
+                               "at": self.tenant.clock.now().isoformat(), "started": started,
+                               "ended": time.monotonic()})
             return _response(reply)
         self.last_authorization = request.headers.get("authorization", "")
-        return _response(self.guarded(request.method, version, "/" + rest, query, body, base_url))
+        return _response(self.guarded(request.method, version, "/" + rest, query, body, base_url, started=started))
 
     def control_dispatch(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
         for route_method, regex, handler, _ in self.control:
@@ -248,6 +269,31 @@ class GraphSimulator:
                     return self.error(err.status, err.code, err.message)
                 return result if isinstance(result, Reply) else Reply(200, result)
         return self.error(404, "NotFound", f"no sandbox control at {method} {path}")
+
+
+BATCH_SHAPE_MESSAGE = "Batch should be either fully sequential or fully parallel"
+
+
+def _dependency_shape_error(requests: list[Any]) -> str:
+    """Graph's JSON batching known issue: a request may depend on at most one other, and the batch must be fully
+    parallel (no dependsOn), fully sequential (one chain) or all depending on the same one request; anything else
+    is 400 "Batch should be either fully sequential or fully parallel" (learn.microsoft.com/graph/known-issues,
+    "JSON batching": "Sequencing of requests with the dependsOn property ... is only supported for fully
+    sequential or fully parallel"; confirmed by a maintainer in microsoftgraph/microsoft-graph-docs issue 11924)."""
+    deps: list[list[str]] = []
+    for item in requests:
+        raw = item.get("dependsOn") if isinstance(item, dict) else None
+        depends = [str(d) for d in raw] if isinstance(raw, list) else []
+        if len(depends) > 1:
+            return BATCH_SHAPE_MESSAGE
+        deps.append(depends)
+    if not any(deps):
+        return ""
+    ids = [str(r.get("id", "")) for r in requests]
+    sequential = not deps[0] and all(deps[i] == [ids[i - 1]] for i in range(1, len(ids)))
+    roots = [ids[i] for i, d in enumerate(deps) if not d]
+    fan_out = len(roots) == 1 and all(d == roots for d in deps if d)
+    return "" if sequential or fan_out else BATCH_SHAPE_MESSAGE
 
 
 def _response(reply: Reply) -> Response:

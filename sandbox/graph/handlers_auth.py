@@ -12,8 +12,14 @@ from sandbox.graph.methods import BY_SEGMENT, DEFAULT_TARGETS, PASSWORD_ID, PHON
 from sandbox.graph.tenant import Method, Tenant, User, new_tap_value, stable_id
 from sandbox.graph.views import iso, method_view, password_view
 
+# Both wordings Graph gives for deleting the default method while others remain: the general one
+# (microsoftgraph/microsoft-graph-docs issue 14470) and the phone one naming the method id (issue 18091); the phone
+# delete reference page: "If the phone number is the user's default ... MFA ... method, it cannot be deleted".
 DEFAULT_CONFLICT = ("Cannot delete default method with other methods configured. Please change default method "
                     "before deletion.")
+DEFAULT_CONFLICT_BY_ID = ("The requested authentication method id of [{id}] matches the user's current default "
+                          "authentication method, and cannot be deleted until the default authentication method is "
+                          "changed")
 
 
 def _segment(segment: str) -> str:
@@ -67,12 +73,14 @@ def delete_of_type(ctx: Ctx, uid: str, segment: str, mid: str) -> Reply:
         raise GraphError(400, "badRequest", "A user can't have an alternateMobile number without a mobile number. "
                          "Delete the alternateMobile number first.")
     # The default names a kind of method: deleting one of two Authenticator registrations leaves the default
-    # usable; deleting the last of its kind while other methods remain is what Graph refuses.
+    # usable; deleting the last of its kind while any other removable method remains (of any type: nothing
+    # documents an exemption) is what Graph refuses.
     kind = user.default_kind()
     is_default = kind == [method]
-    others = [m for m in user.methods if m is not method and TYPES[m.type].mfa]
+    others = [m for m in user.methods if m is not method and TYPES[m.type].segment is not None]
     if is_default and others:
-        raise GraphError(400, "badRequest", DEFAULT_CONFLICT)
+        raise GraphError(400, "badRequest", DEFAULT_CONFLICT_BY_ID.format(id=method.id)
+                         if method.type == "phone" else DEFAULT_CONFLICT)
     user.methods.remove(method)
     if is_default:
         user.default_method = None

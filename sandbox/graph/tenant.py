@@ -110,6 +110,8 @@ class Tenant:
     audits: list[dict[str, Any]] = field(default_factory=list)
     mail: list[dict[str, Any]] = field(default_factory=list)
     app: dict[str, str] = field(default_factory=dict)
+    # The app's granted application permissions ("app": {"appRoles": [...]}); None: everything is granted.
+    app_roles: set[str] | None = None
     clock: Clock = field(default_factory=Clock)
     servicenow: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
@@ -160,8 +162,11 @@ def tenant_from_dict(data: dict[str, Any]) -> Tenant:
     domain = info.get("domain", "contoso.example")
     tenant = Tenant(id=info.get("id") or stable_id("tenant", domain), display_name=info.get("displayName", domain),
                     domain=domain, raw=data)
+    app = dict(data.get("app", {}))
+    roles = app.pop("appRoles", None)
+    tenant.app_roles = {str(r) for r in roles} if isinstance(roles, list) else None
     tenant.app = {"displayName": "mfaops", "appId": stable_id("app", domain),
-                  "servicePrincipalId": stable_id("sp", domain), **data.get("app", {})}
+                  "servicePrincipalId": stable_id("sp", domain), **app}
     for group in data.get("groups", []):
         gid = group.get("id") or stable_id("group", group["displayName"])
         tenant.groups[gid] = {**group, "id": gid}

@@ -88,6 +88,26 @@ class DeleteOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class TapRequest:
+    lifetime_minutes: int | None
+    usable_once: bool
+
+
+@dataclass(slots=True)
+class ChainResult:
+    """What one reset's write chain did: an outcome per delete (in order), the revoke and the TAP, and notes on
+    every break in the chain and how it was resumed (the job's steps show them)."""
+
+    deletes: list[DeleteOutcome]
+    revoked: bool = False
+    revoke_error: GraphError | None = None
+    tap: IssuedTap | None = None
+    tap_error: GraphError | None = None
+    notes: list[str] = field(default_factory=list)
+    round_trips: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class UserSnapshot:
     """Everything a reset needs to know about a user, read in one round trip."""
 
@@ -140,6 +160,12 @@ class GraphGateway(abc.ABC):
     async def delete_methods(self, user_id: str, waves: list[list[AuthMethod]]) -> list[DeleteOutcome]:
         """Delete methods in as few round trips as Graph allows; one outcome per method, in order. Each wave
         starts only once the previous one is done (``dependsOn`` inside a ``$batch``)."""
+
+    @abc.abstractmethod
+    async def reset_chain(self, user_id: str, deletes: list[AuthMethod], *, revoke: bool,
+                          tap: TapRequest | None) -> ChainResult:
+        """Delete ``deletes`` in this order, then revoke sessions, then issue a TAP: one sequential ``$batch``
+        chain (20 requests a batch), resumed from any break (throttling, a default or phone refusal)."""
 
     @abc.abstractmethod
     async def snapshot(self, key: str) -> UserSnapshot:

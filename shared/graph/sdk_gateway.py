@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -12,10 +13,18 @@ from urllib.parse import quote
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
 
-from shared.errors import DefaultMethodConflictError, GraphThrottledError, GraphTransientError
+from shared.errors import (
+    DefaultMethodConflictError,
+    GraphError,
+    GraphForbiddenError,
+    GraphNotFoundError,
+    GraphThrottledError,
+    GraphTransientError,
+)
 from shared.graph.errors import classify, graph_errors
 from shared.graph.port import (
     AuthMethod,
+    ChainResult,
     DeleteOutcome,
     DirectoryUser,
     GraphGateway,
@@ -23,6 +32,7 @@ from shared.graph.port import (
     Memberships,
     Page,
     TapPolicy,
+    TapRequest,
     TapValue,
     UserSnapshot,
 )
@@ -210,35 +220,63 @@ class SdkGraphGateway(GraphGateway):
                                                            what=f"delete {method.type} method {method.id}")))
         return outcomes
 
+    async def _batch(self, version: str, requests: list[dict[str, Any]], what: str) -> dict[str, dict[str, Any]]:
+        """One $batch; the inner responses by id."""
+        base = self._v1 if version == "v1.0" else self._beta
+        async with graph_errors(what):
+            answer = await self._raw(Method.POST, f"{base}/$batch", {"requests": requests})
+        return {str(r.get("id")): r for r in (answer or {}).get("responses", [])}
+
     async def snapshot(self, key: str) -> UserSnapshot:
+        """One round trip: user, transitive memberships and methods in a v1.0 $batch, and, concurrently, the
+        beta-only signInPreferences (a batch serves one version, and beta is kept to what exists nowhere else)."""
         user_path = f"/users/{quote(key, safe='@')}"
         requests = [
             {"id": "user", "method": "GET",
              "url": f"{user_path}?$select=id,userPrincipalName,displayName,accountEnabled,userType"},
             {"id": "memberOf", "method": "GET", "url": f"{user_path}/transitiveMemberOf"},
             {"id": "methods", "method": "GET", "url": f"{user_path}/authentication/methods"},
-            {"id": "preferences", "method": "GET", "url": f"{user_path}/authentication/signInPreferences"},
         ]
         answers: dict[str, dict[str, Any]] = {}
+        preferences: dict[str, Any] | None = None
         for attempt in range(self._max_retries + 1):
             todo = [r for r in requests if r["id"] not in answers]
-            # signInPreferences is beta-only and a $batch serves one version, so the snapshot reads beta.
-            async with graph_errors(f"read user {key}"):
-                answer = await self._raw(Method.POST, f"{self._beta}/$batch", {"requests": todo})
+            reads = [self._batch("v1.0", todo, f"read user {key}")] if todo else []
+            if preferences is None:
+                reads.append(self._preferences(user_path))
+            results = await asyncio.gather(*reads, return_exceptions=True)
             wait = 0.0
-            for item in (answer or {}).get("responses", []):
-                status = int(item.get("status", 500))
-                if status < 300:
-                    answers[item["id"]] = item.get("body") or {}
-                    continue
-                error = (item.get("body") or {}).get("error", {})
-                failure = classify(status, error.get("code", ""), error.get("message", ""), item.get("headers"),
-                                   what=f"read {item['id']} of {key}")
-                if not isinstance(failure, GraphThrottledError | GraphTransientError) or attempt == self._max_retries:
-                    raise failure
-                retry_after = failure.retry_after_s if isinstance(failure, GraphThrottledError) else None
-                wait = max(wait, retry_after or 1.0)
-            if len(answers) == len(requests):
+            if preferences is None:
+                last = results[-1]
+                if isinstance(last, GraphNotFoundError | GraphForbiddenError):
+                    raise last
+                if isinstance(last, GraphThrottledError | GraphTransientError):
+                    if attempt == self._max_retries:
+                        raise last
+                    wait = max(wait, (last.retry_after_s if isinstance(last, GraphThrottledError) else None) or 1.0)
+                elif isinstance(last, BaseException):
+                    raise last
+                else:
+                    preferences = last
+            if todo:
+                batch = results[0]
+                if isinstance(batch, BaseException):
+                    raise batch
+                assert isinstance(batch, dict)
+                for rid, item in batch.items():
+                    status = int(item.get("status", 500))
+                    if status < 300:
+                        answers[rid] = item.get("body") or {}
+                        continue
+                    error = (item.get("body") or {}).get("error", {})
+                    failure = classify(status, error.get("code", ""), error.get("message", ""), item.get("headers"),
+                                       what=f"read {rid} of {key}")
+                    if not isinstance(failure, GraphThrottledError | GraphTransientError) or \
+                            attempt == self._max_retries:
+                        raise failure
+                    retry_after = failure.retry_after_s if isinstance(failure, GraphThrottledError) else None
+                    wait = max(wait, retry_after or 1.0)
+            if len(answers) == len(requests) and preferences is not None:
                 break
             if wait > self._cap:
                 raise GraphThrottledError(f"read user {key}: throttled", retry_after_s=wait, status=429)
@@ -256,13 +294,145 @@ class SdkGraphGateway(GraphGateway):
             elif obj.get("@odata.type", "").endswith(".directoryRole"):
                 roles[obj.get("roleTemplateId") or obj["id"]] = obj.get("displayName") or ""
         methods = [_method_from_json(m) for m in answers["methods"].get("value", [])]
-        default = answers["preferences"].get("userPreferredMethodForSecondaryAuthentication")
+        default = (preferences or {}).get("userPreferredMethodForSecondaryAuthentication")
         return UserSnapshot(
             user=user,
             memberships=Memberships(group_ids=frozenset(groups), group_names=frozenset(groups.values()),
                                     role_names=frozenset(roles.values()), role_template_ids=frozenset(roles)),
             methods=[m for m in methods if m.type != "password"],
             default_method=str(default) if default and default != "none" else None)
+
+    async def _preferences(self, user_path: str) -> dict[str, Any]:
+        """The one beta read of a reset: signInPreferences has no v1.0 equivalent."""
+        async with graph_errors(f"read sign-in preferences of {user_path.rsplit('/', 1)[-1]}"):
+            body = await self._raw(Method.GET, f"{self._beta}{user_path}/authentication/signInPreferences")
+        return body if isinstance(body, dict) else {}
+
+    # -- the write chain of a reset -------------------------------------------------------------------
+    async def reset_chain(self, user_id: str, deletes: list[AuthMethod], *, revoke: bool,
+                          tap: TapRequest | None) -> ChainResult:
+        """Graph accepts a $batch that is fully parallel, one sequential chain, or all depending on one request
+        (see sandbox/graph/app.py); the deletes must run in order (mobile after alternate mobile, the default
+        last), so the writes are one chain: deletes, then revoke, then the TAP, 20 requests a batch. A break (an
+        inner 429/5xx, a refused delete: the rest answer 424) is resumed from the break."""
+        result = ChainResult(deletes=[])
+        outcomes: dict[str, DeleteOutcome] = {}
+        pending: list[_Op] = [_Op("delete", m) for m in deletes]
+        if revoke:
+            pending.append(_Op("revoke"))
+        if tap is not None:
+            pending.append(_Op("tap", tap=tap))
+        attempts = 0
+        found_later: list[AuthMethod] = []  # methods Graph still had when it refused the default
+        while pending:
+            chunk = pending[:BATCH_LIMIT]
+            requests = [self._chain_request(user_id, op, i, chunk) for i, op in enumerate(chunk)]
+            answers = await self._batch("v1.0", requests, f"reset chain of {user_id}")
+            result.round_trips += 1
+            broken: tuple[int, GraphError] | None = None
+            for i, op in enumerate(chunk):
+                item = answers.get(str(i), {"status": 500})
+                status = int(item.get("status", 500))
+                if status == 424:
+                    continue  # not run: a dependency failed; resumed below
+                error = None
+                if status >= 300:
+                    body = (item.get("body") or {}).get("error", {})
+                    error = classify(status, body.get("code", ""), body.get("message", ""), item.get("headers"),
+                                     what=op.what())
+                if op.kind == "delete" and op.method is not None:
+                    if error is None or isinstance(error, GraphNotFoundError):
+                        outcomes[op.method.id] = DeleteOutcome(op.method, error)
+                        continue
+                elif op.kind == "revoke" and error is None:
+                    result.revoked = True
+                    continue
+                elif op.kind == "tap" and error is None:
+                    result.tap = _tap_from_json(item.get("body") or {})
+                    continue
+                broken = (i, error or GraphTransientError(f"{op.what()}: no answer", status=status))
+                break
+            if broken is None:
+                pending = pending[len(chunk):]
+                continue
+            index, error = broken
+            op = chunk[index]
+            rest = pending[index + 1:]
+            attempts += 1
+            if isinstance(error, GraphThrottledError | GraphTransientError) and attempts <= self._max_retries:
+                wait = (error.retry_after_s if isinstance(error, GraphThrottledError) else None) or 1.0
+                if wait <= self._cap:
+                    result.notes.append(f"chain broken at {op.what()} ({error.status}): resumed from there after "
+                                        f"{wait:g} s")
+                    await asyncio.sleep(wait)
+                    pending = pending[index:]
+                    continue
+            if isinstance(error, DefaultMethodConflictError) and op.method is not None and attempts <= \
+                    self._max_retries + 2:
+                planned = {o.method.id for o in pending if o.method is not None}
+                unblocked = await self._unblock_default(user_id, op.method, planned | set(outcomes))
+                if unblocked is not None:
+                    moved, others, new_default = unblocked
+                    found_later += [*others, new_default]
+                    result.notes.append(f"chain broken at {op.what()}: Graph refused the default method while "
+                                        f"{len(others) + 1} other method(s) remained; default moved to "
+                                        f"{moved}; resumed from there")
+                    tail = [o for o in pending[index + 1:] if o.kind != "delete"]
+                    deletes_left = [o for o in pending[index + 1:] if o.kind == "delete"]
+                    pending = [op, *deletes_left, *(_Op("delete", m) for m in others), _Op("delete", new_default),
+                               *tail]
+                    continue
+            if op.kind == "delete" and op.method is not None:
+                outcomes[op.method.id] = DeleteOutcome(op.method, error)
+                result.notes.append(f"chain broken at {op.what()}: {error}")
+                # Deletes after a refused one still run (a later wave may not depend on it); revoke and TAP wait
+                # until every delete is done, so a half-reset user never gets a pass.
+                pending = [o for o in rest if o.kind == "delete"]
+                if not pending:
+                    break
+                continue
+            if op.kind == "revoke":
+                result.revoke_error = error
+            else:
+                result.tap_error = error
+            result.notes.append(f"chain broken at {op.what()}: {error}")
+            pending = [o for o in rest if o.kind == "tap"] if op.kind == "revoke" and \
+                not isinstance(error, GraphThrottledError | GraphTransientError) else []
+        result.deletes = [outcomes.get(m.id) or DeleteOutcome(m, GraphTransientError(
+            f"delete {m.type} method {m.id}: not reached", status=424)) for m in [*deletes, *found_later]]
+        return result
+
+    async def _unblock_default(self, user_id: str, method: AuthMethod, known: set[str]
+                               ) -> tuple[str, list[AuthMethod], AuthMethod] | None:
+        """Graph refused to delete the default method because another method remains that the read did not see
+        (registered since): point the default at a remaining method, so the old default can go, and remove the
+        others too, the new default last. None when nothing remains that the default could name."""
+        remaining = [m for m in await self.list_methods(user_id) if m.id != method.id and m.id not in known
+                     and m.type in SEGMENTS]
+        for other in remaining:
+            preferred = _DEFAULT_FOR.get((other.type, other.label if other.type == "phone" else None))
+            if preferred:
+                await self.set_default_method(user_id, preferred)
+                return preferred, [m for m in remaining if m is not other], other
+        return None
+
+    def _chain_request(self, user_id: str, op: _Op, index: int, chunk: list[_Op]) -> dict[str, Any]:
+        request: dict[str, Any] = {"id": str(index)}
+        if op.kind == "delete" and op.method is not None:
+            request.update(method="DELETE", url=self._method_url(user_id, op.method))
+        elif op.kind == "revoke":
+            request.update(method="POST", url=f"/users/{user_id}/revokeSignInSessions", body={},
+                           headers={"Content-Type": "application/json"})
+        else:
+            assert op.tap is not None
+            body: dict[str, Any] = {"isUsableOnce": op.tap.usable_once}
+            if op.tap.lifetime_minutes:
+                body["lifetimeInMinutes"] = op.tap.lifetime_minutes
+            request.update(method="POST", url=f"/users/{user_id}/authentication/temporaryAccessPassMethods",
+                           body=body, headers={"Content-Type": "application/json"})
+        if index:
+            request["dependsOn"] = [str(index - 1)]
+        return request
 
     async def per_user_mfa(self, user_id: str) -> str:
         async with graph_errors(f"read the per-user MFA state of {user_id}"):
@@ -356,6 +526,35 @@ class SdkGraphGateway(GraphGateway):
                 events.extend(_to_json(e) for e in page.value or [])
                 page = await builder.with_url(page.odata_next_link).get() if page.odata_next_link else None
         return sorted(events, key=lambda e: str(e.get("activityDateTime", "")))
+
+
+@dataclass(frozen=True, slots=True)
+class _Op:
+    kind: str  # delete | revoke | tap
+    method: AuthMethod | None = None
+    tap: TapRequest | None = None
+
+    def what(self) -> str:
+        if self.kind == "delete" and self.method is not None:
+            return f"delete {self.method.type} method {self.method.id}"
+        return "revoke sessions" if self.kind == "revoke" else "issue a Temporary Access Pass"
+
+
+# (method type, phoneType) -> the userPreferredMethodForSecondaryAuthentication value that names it.
+_DEFAULT_FOR = {("microsoftAuthenticator", None): "push", ("softwareOath", None): "oath",
+                ("phone", "mobile"): "sms", ("phone", "alternateMobile"): "voiceAlternateMobile",
+                ("phone", "office"): "voiceOffice"}
+
+
+def _tap_from_json(body: dict[str, Any]) -> IssuedTap:
+    def when(key: str) -> datetime | None:
+        value = body.get(key)
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+
+    return IssuedTap(method_id=str(body.get("id", "")), value=TapValue(str(body.get("temporaryAccessPass", ""))),
+                     start=when("startDateTime") or when("createdDateTime") or datetime.now(UTC),
+                     lifetime_minutes=int(body.get("lifetimeInMinutes") or 0),
+                     usable_once=bool(body.get("isUsableOnce")))
 
 
 def _method_from_json(item: dict[str, Any]) -> AuthMethod:

@@ -7,7 +7,6 @@ written back to the ticket.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -19,13 +18,15 @@ from shared.alerts import Alerts
 from shared.errors import (
     ConcurrencyError,
     GraphError,
+    GraphForbiddenError,
     GraphNotFoundError,
     GraphThrottledError,
     GraphTransientError,
     MfaopsError,
     TapGoneError,
 )
-from shared.graph.port import AuthMethod, DeleteOutcome, GraphGateway, IssuedTap, UserSnapshot
+from shared.graph.permissions import needed_permission
+from shared.graph.port import AuthMethod, ChainResult, DeleteOutcome, GraphGateway, TapRequest, UserSnapshot
 from shared.itsm.port import Ticket, TicketSystem, TicketSystemError
 from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
@@ -113,7 +114,12 @@ class ResetService:
             failure = str(exc)
             await self._finish(job, lambda j: j.fail("servicenow_error", failure, now=self.now()))
         except GraphError as exc:
+            # Errors retrying cannot fix (a 403, a 400) fail the job at once; a 403 names what to grant.
             code, failure = _code_of(exc), str(exc)
+            if isinstance(exc, GraphForbiddenError):
+                permission = needed_permission(str(exc.args[0]))
+                failure += f"; grant mfaops's identity {permission} (bicep/graph-permissions.bicep)" if permission \
+                    else "; a Graph permission or directory role is missing"
             await self._finish(job, lambda j: j.fail(code, failure, now=self.now()))
 
     async def give_up(self, message: QueueMessage) -> Job | None:
@@ -179,15 +185,7 @@ class ResetService:
             return
         if not await self._admitted(job):
             return
-        await self._remove(job, snapshot)
-        steps = await asyncio.gather(self._revoke(revoke, snapshot), self._issue_tap(job, issue_tap, snapshot))
-        await self.jobs.update(job.job_id, lambda j: [j.record(step.action, step.outcome, step.detail,
-                                                                data=step.data, now=self.now()) for step in steps])
-        if steps[1].outcome == "failed":
-            await self._finish(job, lambda j: j.fail("tap_not_issued", "methods were removed but no Temporary "
-                                                     "Access Pass could be issued", now=self.now()))
-        else:
-            await self._finish(job, lambda j: j.transition(JobState.SUCCEEDED, now=self.now()))
+        await self._reset(job, snapshot, revoke=revoke, issue_tap=issue_tap)
 
     async def _resolved(self, job: Job, snapshot: UserSnapshot) -> Job:
         user = snapshot.user
@@ -237,8 +235,11 @@ class ResetService:
             " (over the limit, approved by retry)" if recent >= limit else ""))
         return True
 
-    async def _remove(self, job: Job, snapshot: UserSnapshot) -> None:
+    async def _reset(self, job: Job, snapshot: UserSnapshot, *, revoke: bool, issue_tap: bool) -> None:
+        """Two sequential Graph round trips when nothing is refused: the snapshot read, then one write chain
+        (every delete in the order Graph demands, the default last, then revoke, then the TAP)."""
         plan = plan_removal(snapshot.methods, snapshot.default_method)
+        done = {m["id"] for m in job.methods_removed}  # a redelivery resumes: what is gone stays gone
         for method in plan.kept:
             await self._step(job, "keep_method", "not_removable", f"{method.type} cannot be deleted through Graph",
                              data={"type": method.type, "id": method.id})
@@ -246,25 +247,60 @@ class ResetService:
             await self.graph.set_default_method(snapshot.user.id, plan.switch_default_to)
             await self._step(job, "switch_default", "ok", f"default moved to {plan.switch_default_to} so the "
                              "alternate mobile can go before the mobile phone")
-        if not plan.waves:
-            await self._step(job, "delete_methods", "ok", "no removable methods")
-            return
-        outcomes = await self.graph.delete_methods(snapshot.user.id, plan.waves)
+        deletes = [m for wave in plan.waves for m in wave if m.id not in done]
+        if not deletes:
+            await self._step(job, "delete_methods", "ok", "no removable methods" if not plan.waves else
+                             "every removable method was already removed")
+        lifetime = self.settings.tap_lifetime_minutes or None
+        tap_request = TapRequest(lifetime_minutes=lifetime, usable_once=self.settings.tap_usable_once) \
+            if issue_tap else None
+        result = await self.graph.reset_chain(snapshot.user.id, deletes, revoke=revoke, tap=tap_request)
+        steps: list[StepRecord] = [StepRecord("chain", "resumed", note) for note in result.notes]
+        if result.tap is not None:
+            await self.tap_drop.put(job.job_id, result.tap)  # sealed before the job says it was issued
+        steps += self._chain_steps(result, revoke=revoke, issue_tap=issue_tap)
 
         def record(j: Job) -> None:
-            for outcome in outcomes:
+            for outcome in result.deletes:
                 _record_outcome(j, outcome, self.now())
+            for step in steps:
+                j.record(step.action, step.outcome, step.detail, data=step.data, now=self.now())
 
         await self.jobs.update(job.job_id, record)
-        await self._supersede_taps(job, snapshot, [o.method for o in outcomes if o.removed])
-        failures = [o for o in outcomes if not o.removed]
+        await self._supersede_taps(job, snapshot, [o.method for o in result.deletes if o.removed])
+        failures = [o.error for o in result.deletes if not o.removed and o.error is not None]
+        for error in (*failures, result.revoke_error):
+            if isinstance(error, GraphThrottledError | GraphTransientError):
+                raise error  # the redelivery resumes with what is left
         if failures:
-            # Throttling or 5xx that outlasted the retries: the redelivery resumes with what is left.
-            transient = [o.error for o in failures if isinstance(o.error, GraphThrottledError | GraphTransientError)]
-            if transient:
-                raise transient[0]
-            first = failures[0].error
-            raise first if first is not None else GraphError("delete failed")
+            raise failures[0]
+        if result.revoke_error is not None:
+            raise result.revoke_error
+        if isinstance(result.tap_error, GraphThrottledError | GraphTransientError):
+            raise result.tap_error
+        if issue_tap and result.tap is None:
+            await self._finish(job, lambda j: j.fail("tap_not_issued", "methods were removed but no Temporary "
+                                                     "Access Pass could be issued", now=self.now()))
+        else:
+            await self._finish(job, lambda j: j.transition(JobState.SUCCEEDED, now=self.now()))
+
+    @staticmethod
+    def _chain_steps(result: ChainResult, *, revoke: bool, issue_tap: bool) -> list[StepRecord]:
+        steps = []
+        if not revoke:
+            steps.append(StepRecord("revoke_sessions", "skipped", "not requested"))
+        elif result.revoked:
+            steps.append(StepRecord("revoke_sessions", "revoked", "refresh tokens and session cookies invalidated"))
+        if not issue_tap:
+            steps.append(StepRecord("issue_tap", "skipped", "not requested"))
+        elif result.tap is not None:
+            tap = result.tap
+            use = "one-time" if tap.usable_once else "multi-use"
+            steps.append(StepRecord("issue_tap", "issued", f"{use}, valid until {tap.expires.isoformat()}",
+                                    {"expires": tap.expires.isoformat(), "method_id": tap.method_id}))
+        elif result.tap_error is not None:
+            steps.append(StepRecord("issue_tap", "failed", str(result.tap_error)))
+        return steps
 
     async def _supersede_taps(self, job: Job, snapshot: UserSnapshot, removed: list[AuthMethod]) -> None:
         """A TAP an earlier job issued and this one deleted is never handed out: its drop answers 410."""
@@ -290,29 +326,6 @@ class ResetService:
 
     async def _step_by_id(self, job_id: str, action: str, outcome: str, detail: str, data: dict[str, str]) -> None:
         await self.jobs.update(job_id, lambda j: j.record(action, outcome, detail, data=data, now=self.now()))
-
-    async def _revoke(self, revoke: bool, snapshot: UserSnapshot) -> StepRecord:
-        if not revoke:
-            return StepRecord("revoke_sessions", "skipped", "not requested")
-        await self.graph.revoke_sessions(snapshot.user.id)
-        return StepRecord("revoke_sessions", "revoked", "refresh tokens and session cookies invalidated")
-
-    async def _issue_tap(self, job: Job, issue: bool, snapshot: UserSnapshot) -> StepRecord:
-        """Outcome "failed" when Graph refused the pass (its policy); throttling and 5xx propagate."""
-        if not issue:
-            return StepRecord("issue_tap", "skipped", "not requested")
-        lifetime = self.settings.tap_lifetime_minutes or None
-        try:
-            tap: IssuedTap = await self.graph.create_tap(snapshot.user.id, lifetime_minutes=lifetime,
-                                                         usable_once=self.settings.tap_usable_once)
-        except GraphError as exc:
-            if isinstance(exc, GraphThrottledError | GraphTransientError):
-                raise
-            return StepRecord("issue_tap", "failed", str(exc))
-        await self.tap_drop.put(job.job_id, tap)  # sealed before the job says it was issued
-        use = "one-time" if tap.usable_once else "multi-use"
-        return StepRecord("issue_tap", "issued", f"{use}, valid until {tap.expires.isoformat()}",
-                          {"expires": tap.expires.isoformat(), "method_id": tap.method_id})
 
     # -- bookkeeping ----------------------------------------------------------------------------------
     async def _step(self, job: Job, action: str, outcome: str, detail: str = "",

@@ -114,7 +114,10 @@ async def test_a_snapshot_reads_user_roles_methods_and_default_in_one_round_trip
     assert admin.memberships.role_names == {"Privileged Authentication Administrator"}
     assert {m.type for m in admin.methods} == {"microsoftAuthenticator", "fido2"}
     outer = [c for c in graph_sim.calls if not c.get("batch")]
-    assert [c["path"] for c in outer] == ["/beta/$batch", "/beta/$batch"]
+    # v1.0 for user, roles and methods; only signInPreferences from beta, sent concurrently (one round trip).
+    assert sorted(c["path"] for c in outer) == sorted(
+        ["/v1.0/$batch", "/v1.0/$batch"] + [f"/beta/users/{u}/authentication/signInPreferences" for u in (
+            "partner_fabrikam.example#EXT#@contoso.example", "alan.turing@contoso.example")])
     with pytest.raises(GraphNotFoundError):
         await gateway.snapshot("nobody@contoso.example")
 
@@ -238,6 +241,7 @@ def test_error_classification() -> None:
 
 async def test_per_user_mfa_is_read_and_set_through_beta(gateway: SdkGraphGateway,
                                                          graph_sim: GraphSimulator) -> None:
+    graph_sim.tenant.app_roles.add("Policy.ReadWrite.AuthenticationMethod")  # type: ignore[union-attr]
     user = await gateway.get_user("dennis.ritchie@contoso.example")
     assert await gateway.per_user_mfa(user.id) == "enforced"
     await gateway.set_per_user_mfa(user.id, "disabled")

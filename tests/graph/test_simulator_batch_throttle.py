@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from sandbox.graph import GraphSimulator
 
@@ -32,13 +33,52 @@ async def test_batch_answers_each_request_and_logs_them_marked(graph_http: httpx
 
 async def test_a_failed_dependency_is_424(graph_http: httpx.AsyncClient) -> None:
     response = await graph_http.post(f"{V1}/$batch", json={"requests": [
-        {"id": "a", "method": "GET", "url": "/users/nobody@contoso.example"},
-        {"id": "b", "method": "GET", "url": "/users/ada.lovelace@contoso.example", "dependsOn": ["a"]},
+        {"id": "a", "method": "GET", "url": "/users/ada.lovelace@contoso.example"},
+        {"id": "b", "method": "GET", "url": "/users/nobody@contoso.example", "dependsOn": ["a"]},
         {"id": "c", "method": "GET", "url": "/users/grace.hopper@contoso.example", "dependsOn": ["b"]},
-        {"id": "d", "method": "GET", "url": "/users/grace.hopper@contoso.example"},
+        {"id": "d", "method": "GET", "url": "/users/grace.hopper@contoso.example", "dependsOn": ["c"]},
     ]})
     statuses = {r["id"]: r["status"] for r in response.json()["responses"]}
-    assert statuses == {"a": 404, "b": 424, "c": 424, "d": 200}
+    assert statuses == {"a": 200, "b": 404, "c": 424, "d": 424}
+
+
+def _get(rid: str, *depends: str) -> dict[str, object]:
+    return {"id": rid, "method": "GET", "url": "/users/ada.lovelace@contoso.example",
+            **({"dependsOn": list(depends)} if depends else {})}
+
+
+@pytest.mark.parametrize("requests", [
+    [_get("a"), _get("b", "a"), _get("c", "a", "b")],  # fan-in: a request depends on two
+    [_get("a"), _get("b", "a"), _get("c")],  # a chain beside a parallel request
+    [_get("a"), _get("b"), _get("c", "a"), _get("d", "b")],  # two chains
+    [_get("a"), _get("b", "a"), _get("c", "b"), _get("d", "a")],  # a chain and a fan-out mixed
+])
+async def test_a_batch_neither_sequential_nor_parallel_is_refused(graph_http: httpx.AsyncClient,
+                                                                  requests: list[dict[str, object]]) -> None:
+    response = await graph_http.post(f"{V1}/$batch", json={"requests": requests})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "BadRequest"
+    assert error["message"] == "Batch should be either fully sequential or fully parallel"
+
+
+@pytest.mark.parametrize("requests", [
+    [_get("a"), _get("b"), _get("c")],  # fully parallel
+    [_get("a"), _get("b", "a"), _get("c", "b")],  # one chain
+    [_get("a"), _get("b", "a"), _get("c", "a")],  # all depend on the same one
+])
+async def test_the_three_accepted_batch_shapes(graph_http: httpx.AsyncClient,
+                                               requests: list[dict[str, object]]) -> None:
+    response = await graph_http.post(f"{V1}/$batch", json={"requests": requests})
+    assert response.status_code == 200 and [r["status"] for r in response.json()["responses"]] == [200] * 3
+
+
+async def test_a_body_that_is_not_json_is_400_naming_the_parse_error(graph_http: httpx.AsyncClient) -> None:
+    response = await graph_http.post(f"{V1}/$batch", content=b'{"requests": [', headers={
+        "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "Unable to read JSON request payload" in response.json()["error"]["message"]
+    assert "line 1" in response.json()["error"]["message"]
 
 
 async def test_more_than_twenty_requests_is_a_400(graph_http: httpx.AsyncClient) -> None:

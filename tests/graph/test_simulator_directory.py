@@ -188,7 +188,8 @@ async def test_sign_ins_risk_and_conditional_access_are_served(graph_http: httpx
     assert tap["state"] == "enabled" and tap["maximumLifetimeInMinutes"] == 480
 
 
-async def test_send_mail_is_stored_not_sent(graph_http: httpx.AsyncClient) -> None:
+async def test_send_mail_is_stored_not_sent(graph_http: httpx.AsyncClient, graph_sim: GraphSimulator) -> None:
+    graph_sim.tenant.app_roles.add("Mail.Send")  # type: ignore[union-attr]  # the grants file's enableMailAlerts
     message = {"message": {"subject": "MFA reset", "toRecipients": [{"emailAddress": {"address": "a@b.example"}}]}}
     response = await graph_http.post(f"{V1}/users/ada.lovelace@contoso.example/sendMail", json=message)
     assert response.status_code == 202

@@ -118,7 +118,8 @@ async def test_alternate_mobile_cannot_outlive_mobile(graph_http: httpx.AsyncCli
     assert added.status_code == 400
 
 
-async def test_per_user_mfa_requirements_are_beta(graph_http: httpx.AsyncClient) -> None:
+async def test_per_user_mfa_requirements_are_beta(graph_http: httpx.AsyncClient, graph_sim: GraphSimulator) -> None:
+    graph_sim.tenant.app_roles.add("Policy.ReadWrite.AuthenticationMethod")  # type: ignore[union-attr]
     uid = await user_id(graph_http, "dennis.ritchie")
     assert (await graph_http.get(f"{BETA}/users/{uid}/authentication/requirements")).json() == {
         "perUserMfaState": "enforced"}
@@ -223,6 +224,7 @@ async def test_one_of_two_registrations_of_the_default_kind_may_go(graph_http: h
 
 async def test_adding_a_phone_and_changing_per_user_mfa_are_audited(graph_http: httpx.AsyncClient,
                                                                     graph_sim: GraphSimulator) -> None:
+    graph_sim.tenant.app_roles.add("Policy.ReadWrite.AuthenticationMethod")  # type: ignore[union-attr]
     uid = await user_id(graph_http, "no.methods")
     assert (await graph_http.post(f"{V1}/users/{uid}/authentication/phoneMethods",
                                   json={"phoneNumber": "+1 5550100", "phoneType": "mobile"})).status_code == 201

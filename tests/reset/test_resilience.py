@@ -11,7 +11,7 @@ import pytest
 
 from sandbox.graph.tenant import method_from_spec
 from sandbox.system import Sandbox
-from shared.graph.port import AuthMethod, DeleteOutcome
+from shared.graph.port import AuthMethod, ChainResult
 from tests.reset.conftest import get_job, post, reset, ticket
 
 KEY = "sc_req_item:" + "a1" * 16 + ":reset_mfa"
@@ -19,17 +19,17 @@ KEY = "sc_req_item:" + "a1" * 16 + ":reset_mfa"
 
 async def test_a_crash_between_two_deletes_resumes_on_redelivery(sandbox: Sandbox) -> None:
     gateway = sandbox.container.graph()
-    real = gateway.delete_methods
+    real = gateway.reset_chain
     crashed = []
 
-    async def crash_after_first_wave(user_id: str, waves: list[list[AuthMethod]]) -> list[DeleteOutcome]:
+    async def crash_after_first_delete(user_id: str, deletes: list[AuthMethod], **kwargs: Any) -> ChainResult:
         if not crashed:
             crashed.append(True)
-            await real(user_id, waves[:1])  # the first wave is deleted in Graph...
+            await real(user_id, deletes[:1], revoke=False, tap=None)  # the first delete happens in Graph...
             raise RuntimeError("worker lost")  # ...and the worker dies before recording it
-        return await real(user_id, waves)
+        return await real(user_id, deletes, **kwargs)
 
-    gateway.delete_methods = crash_after_first_wave  # type: ignore[method-assign]
+    gateway.reset_chain = crash_after_first_delete  # type: ignore[method-assign]
     job = await reset(sandbox)
     assert job["state"] == "succeeded", job
     assert job["attempts"] == 2
