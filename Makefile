@@ -11,10 +11,11 @@ CHECKOV := BC_SKIP_MAPPING=TRUE $(IAC_VENV)/bin/checkov --framework bicep --comp
 
 .PHONY: install run test lint typecheck unit iac bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip 2> >(grep -v "^WARNING: Location" >&2)
 	@$(PY) -m pip install $(PIP_QUIET) -r requirements-dev.txt 2> >(grep -v "^WARNING: Location" >&2)
+	@$(PY) -m pip install $(PIP_QUIET) --no-deps --no-build-isolation -e . 2> >(grep -v "^WARNING: Location" >&2)
 	@touch $(STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -30,7 +31,7 @@ lint: install
 	$(PY) -m ruff check .
 
 typecheck: install
-	$(PY) -m mypy shared functions sandbox bench function_app.py
+	$(PY) -m mypy shared functions sandbox bench cli function_app.py
 
 unit: install
 	$(PY) -m pytest $(PYTEST_ARGS)

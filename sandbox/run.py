@@ -62,6 +62,19 @@ async def _serve(*, listener: socket.socket, tenant: str, connection_string: str
                         base_url=base)
     use_container(box.container)
     await box.container.job_store().ensure_tables()
+    from cli.target import write_local
+
+    settings = box.settings
+    # What `mfaops --local` needs to act on this system, whatever --port and --tenant were given.
+    write_local({"TABLE_CONNECTION_STRING": connection_string, "JOBS_TABLE": settings.jobs_table,
+                 "JOBS_BY_USER_TABLE": settings.jobs_by_user_table, "GRAPH_BASE_URL": settings.graph_base_url,
+                 "GRAPH_AUTH": "none", "SERVICENOW_INSTANCE_URL": settings.servicenow_instance_url,
+                 "SERVICENOW_USERNAME": settings.servicenow_username,
+                 "SERVICENOW_PASSWORD": settings.servicenow_password.get_secret_value(),
+                 "JOB_ID_KEY": settings.job_id_key.get_secret_value(),
+                 "TAP_DROP_KEY": settings.tap_drop_key.get_secret_value(),
+                 "BREAK_GLASS_GROUP": settings.break_glass_group, "BREAK_GLASS_UPNS": settings.break_glass_upns,
+                 "MFAOPS_LOCAL_BASE_URL": base})
     generated = "SERVICENOW_WEBHOOK_SECRET" not in os.environ
     if generated:
         SECRET_FILE.parent.mkdir(exist_ok=True)

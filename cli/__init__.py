@@ -1,0 +1,1 @@
+"""The operator CLI ``mfaops``: an entrypoint like ``functions/`` (parse, call one service, render)."""
