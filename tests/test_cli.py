@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.azurite import free_port
 from sandbox.tickets import signed_headers
+from tests.localsystem import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-for-the-cli"
@@ -27,23 +27,8 @@ def mfaops(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def local_system() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "run", "--no-scenario", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "SERVICENOW_WEBHOOK_SECRET": SECRET})
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 120
-        line = ""
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if line.strip() == "ready" or not line:
-                break
-        assert line.strip() == "ready"
+    with serving(SECRET) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
 
 
 def reset_ada(base: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import httpx
 
 from sandbox.azurite import free_port
 from sandbox.tickets import signed_headers
+from tests.localsystem import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,19 +30,8 @@ def test_run_once_plays_the_scenario_and_exits_0() -> None:
 
 
 def test_run_serves_manual_tickets_after_ready() -> None:
-    port = free_port()
     secret = "test-secret-for-manual-tickets"
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "run", "--no-scenario", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "SERVICENOW_WEBHOOK_SECRET": secret})
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if line.strip() == "ready" or not line:
-                break
-        assert line.strip() == "ready"
+    with serving(secret) as port:
         body = json.dumps({"table": "sc_req_item", "sys_id": "0a" * 16, "number": "RITM0010007",
                            "action": "reset_mfa", "user": "max.methods@contoso.example"}).encode()
         response = httpx.post(f"http://127.0.0.1:{port}/api/itsm/servicenow", content=body, timeout=30,
@@ -64,9 +53,6 @@ def test_run_serves_manual_tickets_after_ready() -> None:
         assert tap.status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/api/jobs/{job_id}/tap", timeout=10,
                          headers=auth).status_code == 410
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_contradictory_flags_are_a_clear_error() -> None:
