@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -53,7 +53,7 @@ def main(json_output: bool = typer.Option(False, "--json", help="One JSON docume
     state.json, state.local, state.verbose, state.env_file = json_output, local, verbose, env_file
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
     err.print(f"error: {message}", markup=False, highlight=False)
     raise typer.Exit(code)
 
@@ -64,7 +64,6 @@ def run(work: Callable[[Container], Awaitable[T]]) -> T:
         container = build_container(local=state.local, env_file=state.env_file)
     except (TargetError, ConfigurationError) as exc:
         fail(str(exc), EXIT_USAGE)
-        raise  # unreachable: fail exits
 
     async def go() -> T:
         try:
@@ -84,7 +83,6 @@ def run(work: Callable[[Container], Awaitable[T]]) -> T:
         fail(str(exc), EXIT_FAILED)
     except (OSError, ConnectionError) as exc:
         fail(f"cannot reach the service: {type(exc).__name__}: {exc}", EXIT_FAILED)
-    raise AssertionError("unreachable")
 
 
 def emit(document: Any, table: Table | None = None) -> None:
@@ -99,7 +97,6 @@ def valid_user(value: str) -> str:
         return check_user(value)
     except ValueError:
         fail(f"USER: {value!r} is not a user principal name or an object id", EXIT_USAGE)
-        raise
 
 
 @app.command("version")

@@ -190,20 +190,17 @@ class SdkGraphGateway(GraphGateway):
         return results
 
     async def _batch_delete(self, user_id: str, waves: list[list[AuthMethod]]) -> list[DeleteOutcome]:
+        # Graph accepts a fully parallel batch or a single chain, never a wave depending on a whole wave before
+        # it (sandbox/graph/app.py cites the rule): one wave is sent in parallel, several waves as one chain in
+        # wave order, which keeps every "after" the waves promise.
+        chunk = [m for wave in waves for m in wave]
+        sequential = len([w for w in waves if w]) > 1
         requests: list[dict[str, Any]] = []
-        previous: list[str] = []
-        chunk: list[AuthMethod] = []
-        for wave in waves:
-            ids = []
-            for method in wave:
-                rid = str(len(requests))
-                request: dict[str, Any] = {"id": rid, "method": "DELETE", "url": self._method_url(user_id, method)}
-                if previous:
-                    request["dependsOn"] = previous
-                requests.append(request)
-                chunk.append(method)
-                ids.append(rid)
-            previous = ids
+        for i, method in enumerate(chunk):
+            request: dict[str, Any] = {"id": str(i), "method": "DELETE", "url": self._method_url(user_id, method)}
+            if sequential and i:
+                request["dependsOn"] = [str(i - 1)]
+            requests.append(request)
         async with graph_errors(f"batch delete {len(chunk)} methods of {user_id}"):
             answer = await self._raw(Method.POST, f"{self._v1}/$batch", {"requests": requests})
         by_id = {r["id"]: r for r in (answer or {}).get("responses", [])}

@@ -181,11 +181,15 @@ class ResetService:
         if verdict.decision is Decision.PARK:
             await self._park(job, verdict.code, verdict.reason)
             return
-        if not await self._cooled_down(job, snapshot):
+        # The user's other resets, read once: the cooldown judges them, and the TAPs they issued are superseded
+        # when this reset deletes them.
+        earlier = [j for j in await self.jobs.list_for_user(snapshot.user.id, limit=20)
+                   if j.job_id != job.job_id and j.kind is JobKind.RESET]
+        if not await self._cooled_down(job, snapshot, earlier):
             return
         if not await self._admitted(job):
             return
-        await self._reset(job, snapshot, revoke=revoke, issue_tap=issue_tap)
+        await self._reset(job, snapshot, earlier, revoke=revoke, issue_tap=issue_tap)
 
     async def _resolved(self, job: Job, snapshot: UserSnapshot) -> Job:
         user = snapshot.user
@@ -200,16 +204,14 @@ class ResetService:
         await self.jobs.add_target_identifiers(job)
         return job
 
-    async def _cooled_down(self, job: Job, snapshot: UserSnapshot) -> bool:
+    async def _cooled_down(self, job: Job, snapshot: UserSnapshot, earlier: list[Job]) -> bool:
         """A user reset within RESET_COOLDOWN_MINUTES is not reset again unless an operator approves: each reset
         deletes the TAP the one before issued, so resets in a row leave the service desk a dead pass."""
         minutes = self.settings.reset_cooldown_minutes
         if not minutes or any(s.action == "retry" for s in job.steps):
             return True
         since = self.now() - timedelta(minutes=minutes)
-        for other in await self.jobs.list_for_user(snapshot.user.id, limit=20):
-            if other.job_id == job.job_id or other.kind is not JobKind.RESET:
-                continue
+        for other in earlier:
             admitted = next((s.at for s in other.steps if s.action == "admitted"), None)
             if admitted is not None and admitted >= since:
                 reason = (f"{snapshot.user.upn} was reset by job {other.job_id} at {admitted.isoformat()}, within "
@@ -235,7 +237,8 @@ class ResetService:
             " (over the limit, approved by retry)" if recent >= limit else ""))
         return True
 
-    async def _reset(self, job: Job, snapshot: UserSnapshot, *, revoke: bool, issue_tap: bool) -> None:
+    async def _reset(self, job: Job, snapshot: UserSnapshot, earlier: list[Job], *, revoke: bool,
+                     issue_tap: bool) -> None:
         """Two sequential Graph round trips when nothing is refused: the snapshot read, then one write chain
         (every delete in the order Graph demands, the default last, then revoke, then the TAP)."""
         plan = plan_removal(snapshot.methods, snapshot.default_method)
@@ -267,7 +270,7 @@ class ResetService:
                 j.record(step.action, step.outcome, step.detail, data=step.data, now=self.now())
 
         await self.jobs.update(job.job_id, record)
-        await self._supersede_taps(job, snapshot, [o.method for o in result.deletes if o.removed])
+        await self._supersede_taps(job, earlier, [o.method for o in result.deletes if o.removed])
         failures = [o.error for o in result.deletes if not o.removed and o.error is not None]
         for error in (*failures, result.revoke_error):
             if isinstance(error, GraphThrottledError | GraphTransientError):
@@ -302,14 +305,12 @@ class ResetService:
             steps.append(StepRecord("issue_tap", "failed", str(result.tap_error)))
         return steps
 
-    async def _supersede_taps(self, job: Job, snapshot: UserSnapshot, removed: list[AuthMethod]) -> None:
+    async def _supersede_taps(self, job: Job, earlier: list[Job], removed: list[AuthMethod]) -> None:
         """A TAP an earlier job issued and this one deleted is never handed out: its drop answers 410."""
         tap_ids = {m.id for m in removed if m.type == "temporaryAccessPass"}
-        if not tap_ids:
-            return
-        for other in await self.jobs.list_for_user(snapshot.user.id, limit=20):
+        for other in earlier if tap_ids else []:
             issued = {s.data.get("method_id") for s in other.steps if s.action == "issue_tap" and s.outcome == "issued"}
-            if other.job_id != job.job_id and issued & tap_ids:
+            if issued & tap_ids:
                 await self.tap_drop.supersede(other.job_id, by_job=job.job_id)
 
     async def retrieve_tap(self, job_id: str, *, by: str) -> RetrievedTap:

@@ -289,3 +289,15 @@ async def test_the_managed_identity_path_sends_a_bearer_token_for_graphs_scope(g
     assert graph_sim.last_authorization == "Bearer token-from-the-managed-identity"
     assert scopes_asked and scopes_asked[0] == ("https://graph.microsoft.com/.default",)
     assert "token-from-the-managed-identity" not in caplog.text
+
+
+async def test_waves_of_several_methods_go_as_one_chain_graph_accepts(gateway: SdkGraphGateway,
+                                                                      graph_sim: GraphSimulator) -> None:
+    user = await gateway.get_user("max.methods@contoso.example")
+    methods = await gateway.list_methods(user.id)
+    mobile = [m for m in methods if m.type == "phone" and m.label == "mobile"]
+    rest = [m for m in methods if m not in mobile]
+    assert len(rest) > 1
+    outcomes = await gateway.delete_methods(user.id, [rest, mobile])  # a wave of many, then one after it
+    assert all(o.removed for o in outcomes), [str(o.error) for o in outcomes if not o.removed]
+    assert [c["status"] for c in graph_sim.calls if c["path"] == "/v1.0/$batch"] == [200]

@@ -23,24 +23,19 @@ def outer(box: Sandbox) -> list[dict[str, Any]]:
     return [c for c in box.graph.calls if not c.get("batch")]
 
 
-async def test_a_user_with_18_methods_is_reset_in_one_write_batch(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize(("extra", "removed", "write_batches"), [
+    (16, 18, 1),  # 18 deletes + revoke + TAP = 20 requests: one chain
+    (25, 27, 2),  # beyond 18 methods: one more write batch per 20 requests
+])
+async def test_the_write_chain_takes_one_batch_per_20_requests(sandbox: Sandbox, extra: int, removed: int,
+                                                              write_batches: int) -> None:
     user = sandbox.graph.tenant.user("ada.lovelace@contoso.example")
     assert user is not None
-    user.methods += keys(user, 16)
+    user.methods += keys(user, extra)
     job = await reset(sandbox)
-    assert job["state"] == "succeeded" and len(job["methods_removed"]) == 18
-    writes = [c for c in outer(sandbox) if c["path"] == "/v1.0/$batch"]
-    assert len(writes) == 2  # the read and one chain of 18 deletes + revoke + TAP = 20
+    assert job["state"] == "succeeded" and len(job["methods_removed"]) == removed
+    assert len([c for c in outer(sandbox) if c["path"] == "/v1.0/$batch"]) == 1 + write_batches  # the read too
     assert [m.type for m in user.methods] == ["temporaryAccessPass"]
-
-
-async def test_beyond_18_methods_one_more_write_batch_per_20(sandbox: Sandbox) -> None:
-    user = sandbox.graph.tenant.user("ada.lovelace@contoso.example")
-    assert user is not None
-    user.methods += keys(user, 25)
-    job = await reset(sandbox)
-    assert job["state"] == "succeeded" and len(job["methods_removed"]) == 27
-    assert len([c for c in outer(sandbox) if c["path"] == "/v1.0/$batch"]) == 3
 
 
 async def test_a_default_refused_because_of_a_method_registered_since_the_read_is_moved_and_the_reset_goes_on(
