@@ -19,6 +19,9 @@ param apiClientId string
 @secure()
 param jobIdKey string
 
+@description('Graph identity-and-access resource units per 10 s for the tenant size (3500/10 under 50 users, 5000/10 up to 500, 8000/10 above).')
+param graphBudgetIdentity string = '3500/10'
+
 @description('Flex Consumption instance memory and scale-out ceiling.')
 param instanceMemoryMB int = 2048
 param maximumInstanceCount int = 40
@@ -268,6 +271,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'GRAPH_AUTH', value: 'managed_identity' }
         { name: 'GRAPH_MAX_RETRIES', value: '3' }
         { name: 'GRAPH_RETRY_AFTER_CAP_S', value: '30' }
+        { name: 'GRAPH_BUDGET_ENABLED', value: 'true' }
+        { name: 'GRAPH_BUDGET_IDENTITY', value: graphBudgetIdentity }
+        { name: 'GRAPH_BUDGET_WRITES', value: '3000/150' }
+        { name: 'GRAPH_BUDGET_REPORTS', value: '5/10' }
+        { name: 'GRAPH_BUDGET_PROTECTION', value: '1/1' }
+        { name: 'GRAPH_BUDGET_TIME_SCALE', value: '1' }
         { name: 'SERVICENOW_WEBHOOK_SECRET', value: '@Microsoft.KeyVault(SecretUri=${webhookSecret.properties.secretUri})' }
         { name: 'SERVICENOW_INSTANCE_URL', value: servicenowInstanceUrl }
         { name: 'SERVICENOW_USERNAME', value: servicenowUsername }

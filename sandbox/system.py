@@ -87,6 +87,9 @@ def build_sandbox(*, table_connection_string: str, tenant: Path | dict[str, Any]
     values.setdefault("SERVICENOW_WEBHOOK_SECRET", secrets.token_urlsafe(32))
     values.setdefault("TAP_DROP_KEY", new_drop_key())
     values.setdefault("JOB_ID_KEY", secrets.token_urlsafe(32))
+    # With the simulator's throttling off (most tests), mfaops's own budget is off too, so a test of something
+    # else stays fast; with it on (`make run`, throttling tests, benchmarks) both follow the documented figures.
+    values.setdefault("GRAPH_BUDGET_ENABLED", "true" if throttle else "false")
     root = base_url or "http://sandbox.invalid"
     values.update({
         "TABLE_CONNECTION_STRING": table_connection_string,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from azure.data.tables.aio import TableServiceClient
 
     from shared.alerts import Alerts
+    from shared.graph.budget import GraphBudget
     from shared.graph.port import GraphGateway
     from shared.itsm.port import TicketSystem
     from shared.jobs.table_store import TableJobStore
@@ -44,6 +45,7 @@ class Container:
         self._jobs: TableJobStore | None = None
         self._credential: AsyncTokenCredential | None = None
         self._graph: GraphGateway | None = None
+        self._budget: GraphBudget | None = None
 
     def credential(self) -> AsyncTokenCredential:
         """One credential per worker, so its token cache serves every client."""
@@ -87,10 +89,22 @@ class Container:
 
             settings = self.settings
             credential = self.credential() if settings.graph_auth == "managed_identity" else None
-            client = build_graph_client(settings, credential=credential, transport=self.graph_transport)
+            budget = self.graph_budget()
+            client = build_graph_client(settings, credential=credential, transport=self.graph_transport,
+                                        budget=budget)
             self._graph = SdkGraphGateway(client, retry_after_cap_s=settings.graph_retry_after_cap_s,
-                                          max_retries=settings.graph_max_retries)
+                                          max_retries=settings.graph_max_retries, budget=budget)
         return self._graph
+
+    def graph_budget(self) -> GraphBudget:
+        """One budget per worker: every flow that calls Graph draws on the same buckets."""
+        if self._budget is None:
+            from shared.graph.budget import GraphBudget
+
+            settings = self.settings
+            self._budget = GraphBudget(settings.graph_budget_limits, time_scale=settings.graph_budget_time_scale,
+                                       enabled=settings.graph_budget_enabled)
+        return self._budget
 
     def tickets(self) -> TicketSystem:
         if self._tickets is None:

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     graph_auth: Literal["managed_identity", "none"] = Field(default="managed_identity", alias="GRAPH_AUTH")
     graph_max_retries: int = Field(default=3, ge=0, le=10, alias="GRAPH_MAX_RETRIES")
     graph_retry_after_cap_s: float = Field(default=30.0, gt=0, le=180, alias="GRAPH_RETRY_AFTER_CAP_S")
+    # mfaops's own Graph budget per documented bucket ("capacity/window seconds"), shared by every flow of a
+    # worker; a 429 with Retry-After always wins over it. Defaults: learn.microsoft.com/graph/throttling-limits
+    # (identity and access for the smallest tenant size, its writes, the reports bucket, Identity Protection/CA).
+    graph_budget_enabled: bool = Field(default=True, alias="GRAPH_BUDGET_ENABLED")
+    graph_budget_identity: str = Field(default="3500/10", alias="GRAPH_BUDGET_IDENTITY")
+    graph_budget_writes: str = Field(default="3000/150", alias="GRAPH_BUDGET_WRITES")
+    graph_budget_reports: str = Field(default="5/10", alias="GRAPH_BUDGET_REPORTS")
+    graph_budget_protection: str = Field(default="1/1", alias="GRAPH_BUDGET_PROTECTION")
+    graph_budget_time_scale: float = Field(default=1.0, gt=0, le=1, alias="GRAPH_BUDGET_TIME_SCALE")
 
     # ServiceNow: the webhook's shared secret and the Table API the worker verifies tickets with.
     servicenow_webhook_secret: SecretStr = Field(default=SecretStr(""), alias="SERVICENOW_WEBHOOK_SECRET")
@@ -106,6 +115,28 @@ class Settings(BaseSettings):
     def _no_trailing_slash(cls, value: str) -> str:
         # httpx joins base and path with a slash of its own; a trailing one gives '//users'.
         return value.rstrip("/")
+
+    @field_validator("graph_budget_identity", "graph_budget_writes", "graph_budget_reports",
+                     "graph_budget_protection")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        capacity, _, window = value.partition("/")
+        try:
+            ok = float(capacity) > 0 and float(window) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError("must be 'capacity/window seconds', both positive, e.g. 5/10")
+        return value
+
+    @property
+    def graph_budget_limits(self) -> dict[str, tuple[float, float]]:
+        def rate(value: str) -> tuple[float, float]:
+            capacity, _, window = value.partition("/")
+            return float(capacity), float(window)
+
+        return {"identity": rate(self.graph_budget_identity), "writes": rate(self.graph_budget_writes),
+                "reports": rate(self.graph_budget_reports), "protection": rate(self.graph_budget_protection)}
 
     @field_validator("log_level")
     @classmethod

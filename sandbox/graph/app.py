@@ -85,6 +85,7 @@ class Reply:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    log: dict[str, Any] | None = None  # the call-log entry of a request that crossed the wire
 
 
 @dataclass
@@ -102,7 +103,9 @@ class GraphSimulator:
         self.tenant = tenant
         self.latency_ms = latency_ms
         self.throttle = throttle or Throttle(tenant.raw.get("throttle", {}).get("limits"),
-                                             enabled=tenant.raw.get("throttle", {}).get("enabled", True))
+                                             enabled=tenant.raw.get("throttle", {}).get("enabled", True),
+                                             users=len(tenant.users),
+                                             time_scale=float(tenant.raw.get("throttle", {}).get("time_scale", 1)))
         self.faults = Faults()
         self.rng = random.Random(self.faults.seed)
         self.calls: list[dict[str, Any]] = []
@@ -158,7 +161,7 @@ class GraphSimulator:
     def guarded(self, method: str, version: str, path: str, query: dict[str, str], body: Any, base_url: str,
                 *, batch: bool = False, started: float | None = None) -> Reply:
         """One Graph request with what surrounds it in the real service: faults, throttling, the call log."""
-        reply = self._faulted_or_throttled(method, path)
+        reply = self._faulted_or_throttled(method, path, query=query)
         if reply is None:
             reply = self.dispatch(method, version, path, query, body, base_url)
         entry = {"method": method, "path": f"/{version}{path}", "status": reply.status,
@@ -167,10 +170,12 @@ class GraphSimulator:
             entry["batch"] = True
         if started is not None:  # wall-clock span of a request that crossed the wire (benchmarks overlap them)
             entry.update(started=started, ended=time.monotonic())
+            reply.log = entry
         self.calls.append(entry)
         return reply
 
-    def _faulted_or_throttled(self, method: str, path: str, *, throttle: bool = True) -> Reply | None:
+    def _faulted_or_throttled(self, method: str, path: str, *, throttle: bool = True,
+                              query: dict[str, str] | None = None) -> Reply | None:
         roll = self.rng.random()
         if roll < self.faults.rate_429:
             return self.error(429, "TooManyRequests", "Too many requests (injected).", {"Retry-After": "1"})
@@ -178,9 +183,9 @@ class GraphSimulator:
             return self.error(503, "serviceNotAvailable", "Service unavailable (injected).")
         if not throttle:
             return None
-        allowed, retry_after = self.throttle.check(path, method)
+        allowed, retry_after = self.throttle.check(path, method, query)
         if not allowed:
-            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
             return self.error(429, "TooManyRequests",
                               "Too many requests. Please retry later." if retry_after is not None else
                               "Too many requests.", headers)
@@ -246,18 +251,23 @@ class GraphSimulator:
         version, _, rest = path.lstrip("/").partition("/")
         if version not in {"v1.0", "beta"}:
             return _response(self.error(400, "BadRequest", "Invalid version."))
-        if self.latency_ms:
-            await asyncio.sleep(self.latency_ms / 1000)
         if rest == "$batch" and request.method == "POST":
             # The envelope costs nothing: Graph evaluates each inner request against the limits on its own.
             outer = self._faulted_or_throttled("POST", "/$batch", throttle=False)
             reply = outer or self.batch(version, body, base_url)
-            self.calls.append({"method": "POST", "path": f"/{version}/$batch", "status": reply.status,
-                               "at": self.tenant.clock.now().isoformat(), "started": started,
-                               "ended": time.monotonic()})
-            return _response(reply)
-        self.last_authorization = request.headers.get("authorization", "")
-        return _response(self.guarded(request.method, version, "/" + rest, query, body, base_url, started=started))
+            reply.log = {"method": "POST", "path": f"/{version}/$batch", "status": reply.status,
+                         "at": self.tenant.clock.now().isoformat(), "started": started}
+            self.calls.append(reply.log)
+        else:
+            self.last_authorization = request.headers.get("authorization", "")
+            reply = self.guarded(request.method, version, "/" + rest, query, body, base_url, started=started)
+        # Graph counts a request against its buckets when it arrives; the latency is the service's own time
+        # before it answers (so the charge is at arrival, as a client that sent it a moment ago expects).
+        if self.latency_ms:
+            await asyncio.sleep(self.latency_ms / 1000)
+        if reply.log is not None:
+            reply.log["ended"] = time.monotonic()
+        return _response(reply)
 
     def control_dispatch(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
         for route_method, regex, handler, _ in self.control:

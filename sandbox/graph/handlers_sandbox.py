@@ -41,9 +41,13 @@ def config(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str]) -> 
     throttle = body.get("throttle")
     if isinstance(throttle, dict):
         sim.throttle.enabled = bool(throttle.get("enabled", sim.throttle.enabled))
-        sim.throttle.configure(throttle.get("limits", {}))
+        scale = throttle.get("time_scale")
+        sim.throttle.configure(throttle.get("limits", {}),
+                               time_scale=float(scale) if isinstance(scale, int | float) and scale > 0 else None)
     return {"latency_ms": sim.latency_ms, "faults": vars(sim.faults), "throttle": {
-        "enabled": sim.throttle.enabled, "throttled": sim.throttle.throttled}}
+        "enabled": sim.throttle.enabled, "throttled": sim.throttle.throttled, "time_scale": sim.throttle.time_scale,
+        "by_bucket": sim.throttle.by_bucket, "limits": {n: {"capacity": b.capacity, "window_s": b.window_s}
+                                                        for n, b in sim.throttle.buckets.items()}}}
 
 
 def clock(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:

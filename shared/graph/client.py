@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from msgraph.graph_request_adapter import GraphRequestAdapter
     from msgraph.graph_service_client import GraphServiceClient
 
+    from shared.graph.budget import GraphBudget
     from shared.settings import Settings
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -56,9 +57,11 @@ def _middleware(settings: Settings) -> list[object]:
 
 
 def build_graph_client(settings: Settings, *, credential: AsyncTokenCredential | None = None,
-                       transport: httpx.AsyncBaseTransport | None = None) -> GraphServiceClient:
+                       transport: httpx.AsyncBaseTransport | None = None,
+                       budget: GraphBudget | None = None) -> GraphServiceClient:
     """A client for ``settings.graph_base_url``. ``credential`` None means anonymous (the sandbox tenant);
-    ``transport`` lets tests route to the simulator in-process (httpx.ASGITransport)."""
+    ``transport`` lets tests route to the simulator in-process (httpx.ASGITransport); ``budget`` makes every
+    request wait for its share of Graph's buckets."""
     from kiota_abstractions.authentication import AnonymousAuthenticationProvider, AuthenticationProvider
     from kiota_authentication_azure.azure_identity_authentication_provider import (
         AzureIdentityAuthenticationProvider,
@@ -68,6 +71,10 @@ def build_graph_client(settings: Settings, *, credential: AsyncTokenCredential |
     from msgraph_core import GraphClientFactory
 
     timeout = httpx.Timeout(60.0, connect=10.0)  # Graph cancels authentication-method calls after 60 s
+    if budget is not None:
+        from shared.graph.budget import BudgetTransport
+
+        transport = BudgetTransport(transport or httpx.AsyncHTTPTransport(), budget)
     http = httpx.AsyncClient(transport=transport, timeout=timeout) if transport else httpx.AsyncClient(
         timeout=timeout, http2=False)
     http = GraphClientFactory.create_with_custom_middleware(_middleware(settings), client=http)

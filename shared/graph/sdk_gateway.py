@@ -40,6 +40,8 @@ from shared.graph.port import (
 if TYPE_CHECKING:
     from msgraph.graph_service_client import GraphServiceClient
 
+    from shared.graph.budget import GraphBudget
+
 BATCH_LIMIT = 20
 
 # @odata.type suffix -> mfaops method type, and method type -> URL segment of its typed collection.
@@ -62,8 +64,10 @@ SEGMENTS = {
 
 
 class SdkGraphGateway(GraphGateway):
-    def __init__(self, client: GraphServiceClient, *, retry_after_cap_s: float = 30.0, max_retries: int = 3) -> None:
+    def __init__(self, client: GraphServiceClient, *, retry_after_cap_s: float = 30.0, max_retries: int = 3,
+                 budget: GraphBudget | None = None) -> None:
         self._client = client
+        self._budget = budget
         self._adapter = client.request_adapter
         self._cap = retry_after_cap_s
         self._max_retries = max_retries
@@ -321,9 +325,17 @@ class SdkGraphGateway(GraphGateway):
             pending.append(_Op("tap", tap=tap))
         attempts = 0
         found_later: list[AuthMethod] = []  # methods Graph still had when it refused the default
+        spread = 0
         while pending:
-            chunk = pending[:BATCH_LIMIT]
-            requests = [self._chain_request(user_id, op, i, chunk) for i, op in enumerate(chunk)]
+            head = pending[:BATCH_LIMIT]
+            # A batch no bigger than the tightest bucket holds at once (with a user's methods in the reports
+            # bucket of 5 per 10 s, a user with more than a few methods is spread over its windows).
+            planned = [self._chain_request(user_id, op, i, head) for i, op in enumerate(head)]
+            fits = self._budget.fits([(r["method"], r["url"]) for r in planned]) if self._budget else len(head)
+            if fits < len(head):
+                spread += 1
+            chunk = head[:fits]
+            requests = planned[:fits]
             answers = await self._batch("v1.0", requests, f"reset chain of {user_id}")
             result.round_trips += 1
             broken: tuple[int, GraphError] | None = None
@@ -355,9 +367,15 @@ class SdkGraphGateway(GraphGateway):
             index, error = broken
             op = chunk[index]
             rest = pending[index + 1:]
-            attempts += 1
+            # The retry bound counts breaks without progress: a chain that moves on between throttled
+            # requests (a long reset spread over a bucket's windows) is not given up.
+            attempts = attempts + 1 if index == 0 else 1
             if isinstance(error, GraphThrottledError | GraphTransientError) and attempts <= self._max_retries:
                 wait = (error.retry_after_s if isinstance(error, GraphThrottledError) else None) or 1.0
+                if isinstance(error, GraphThrottledError) and self._budget is not None:
+                    # An inner 429 inside a 200 batch never reaches the transport: tell the shared budget here,
+                    # so every flow of the worker backs off, not only this chain.
+                    self._budget.penalize(requests[index]["method"], requests[index]["url"], wait)
                 if wait <= self._cap:
                     result.notes.append(f"chain broken at {op.what()} ({error.status}): resumed from there after "
                                         f"{wait:g} s")
@@ -366,8 +384,8 @@ class SdkGraphGateway(GraphGateway):
                     continue
             if isinstance(error, DefaultMethodConflictError) and op.method is not None and attempts <= \
                     self._max_retries + 2:
-                planned = {o.method.id for o in pending if o.method is not None}
-                unblocked = await self._unblock_default(user_id, op.method, planned | set(outcomes))
+                known = {o.method.id for o in pending if o.method is not None} | set(outcomes)
+                unblocked = await self._unblock_default(user_id, op.method, known)
                 if unblocked is not None:
                     moved, others, new_default = unblocked
                     found_later += [*others, new_default]
@@ -395,6 +413,9 @@ class SdkGraphGateway(GraphGateway):
             result.notes.append(f"chain broken at {op.what()}: {error}")
             pending = [o for o in rest if o.kind == "tap"] if op.kind == "revoke" and \
                 not isinstance(error, GraphThrottledError | GraphTransientError) else []
+        if spread and self._budget is not None:
+            result.notes.append(f"spread over {result.round_trips} batches to stay inside Graph's buckets (a "
+                                f"user's methods count in the reports bucket: {self._budget.describe('reports')})")
         result.deletes = [outcomes.get(m.id) or DeleteOutcome(m, GraphTransientError(
             f"delete {m.type} method {m.id}: not reached", status=424)) for m in [*deletes, *found_later]]
         return result

@@ -169,3 +169,41 @@ async def test_configured_latency_delays_every_request(graph_http: httpx.AsyncCl
     await graph_http.get(f"{V1}/users/ada.lovelace@contoso.example")
     assert time.monotonic() - started >= 0.12
     await graph_http.post("/_sandbox/config", json={"latency_ms": 0})
+
+
+async def test_a_users_methods_count_in_the_reports_bucket(graph_http: httpx.AsyncClient) -> None:
+    await graph_http.post("/_sandbox/config", json={"throttle": {"enabled": True}})
+    uid = (await graph_http.get(f"{V1}/users/ada.lovelace@contoso.example")).json()["id"]
+    codes = [(await graph_http.get(f"{V1}/users/{uid}/authentication/methods")).status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+    # The identity bucket is untouched by them: the directory still answers.
+    assert (await graph_http.get(f"{V1}/users/{uid}")).status_code == 200
+
+
+async def test_identity_costs_follow_the_page_table(graph_http: httpx.AsyncClient) -> None:
+    # 6 resource units: GET /users costs 2, GET /users?$select 1, GET users/{id}/transitiveMemberOf 2, a write 1.
+    await graph_http.post("/_sandbox/config", json={"throttle": {"enabled": True, "limits": {
+        "identity": {"capacity": 6, "window_s": 3600}}}})
+    assert (await graph_http.get(f"{V1}/users")).status_code == 200
+    assert (await graph_http.get(f"{V1}/users?$select=id")).status_code == 200
+    assert (await graph_http.get(f"{V1}/users/ada.lovelace@contoso.example/transitiveMemberOf")).status_code == 200
+    assert (await graph_http.post(f"{V1}/users/ada.lovelace@contoso.example/revokeSignInSessions")).status_code \
+        == 200
+    throttled = await graph_http.get(f"{V1}/users?$select=id")
+    assert throttled.status_code == 429 and "Retry-After" in throttled.headers
+
+
+async def test_the_tenant_size_sets_the_identity_bucket_and_time_can_be_compressed(
+        graph_http: httpx.AsyncClient) -> None:
+    from sandbox.graph.throttle import identity_units
+
+    assert [identity_units(n) for n in (30, 49, 50, 500, 501)] == [3500, 3500, 5000, 5000, 8000]
+    config = (await graph_http.post("/_sandbox/config", json={"throttle": {"enabled": True, "time_scale": 0.01}}))
+    limits = config.json()["throttle"]["limits"]
+    assert limits["reports"] == {"capacity": 5, "window_s": 0.1} and limits["identity"]["capacity"] == 3500
+    codes = [(await graph_http.get(f"{V1}/auditLogs/directoryAudits")).status_code for _ in range(6)]
+    assert codes[-1] == 429
+    import asyncio
+
+    await asyncio.sleep(0.05)  # half a compressed window: two or more tokens back
+    assert (await graph_http.get(f"{V1}/auditLogs/directoryAudits")).status_code == 200

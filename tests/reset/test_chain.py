@@ -69,7 +69,8 @@ async def test_a_429_inside_the_chain_is_waited_out_and_the_chain_resumed_from_t
     sandbox.servicenow.records[("sc_req_item", "a1" * 16)]["requested_for"] = user
     throttle = sandbox.graph.throttle
     throttle.enabled = True
-    throttle.configure({"writes": {"capacity": 4, "window_s": 1}})
+    # A user's methods count in the identity and access reports bucket: a small one that refills within a second.
+    throttle.configure({"reports": {"capacity": 4, "window_s": 1}})
     job = await reset(sandbox, user=user)
     assert job["state"] == "succeeded", job
     assert len(job["methods_removed"]) == 10
@@ -108,3 +109,18 @@ async def test_without_directory_read_nothing_is_removed(sandbox: Sandbox) -> No
     job = await reset(sandbox)
     assert job["state"] == "failed" and "Directory.Read.All" in job["error"]["message"]
     assert not [c for c in sandbox.graph.calls if c["method"] == "DELETE"]
+
+
+@pytest.mark.parametrize("sandbox_env", [{"GRAPH_BUDGET_ENABLED": "true", "GRAPH_BUDGET_TIME_SCALE": "0.02",
+                                          "JOBS_TABLE": "jobsbudget", "JOBS_BY_USER_TABLE": "byuserbudget"}])
+async def test_a_reset_is_spread_over_the_reports_windows_with_no_429(sandbox: Sandbox) -> None:
+    user = "max.methods@contoso.example"  # ten methods: more than the reports bucket holds at once
+    sandbox.servicenow.records[("sc_req_item", "a1" * 16)]["requested_for"] = user
+    throttle = sandbox.graph.throttle
+    throttle.enabled = True
+    throttle.configure({}, time_scale=0.02)  # the documented figures, every window 50x shorter
+    job = await reset(sandbox, user=user)
+    assert job["state"] == "succeeded" and len(job["methods_removed"]) == 10
+    assert throttle.throttled == 0, throttle.by_bucket
+    spread = [s["detail"] for s in job["steps"] if s["action"] == "chain" and "spread over" in s["detail"]]
+    assert spread and "reports bucket: 5 per 10 s" in spread[0]

@@ -47,14 +47,15 @@ async def test_throttling_past_the_cap_is_retried_by_redelivery(sandbox: Sandbox
     sandbox.servicenow.records[("sc_req_item", "a1" * 16)]["requested_for"] = user
     throttle = sandbox.graph.throttle
     throttle.enabled = True
-    # Three writes per delivery and a bucket that does not refill by itself: Graph asks for a wait far past
-    # the 5 s cap, so the worker hands the message back instead of sleeping, and each redelivery resumes.
-    throttle.configure({"writes": {"capacity": 3, "window_s": 3600}})
+    # A user's methods count in the reports bucket: five requests per delivery (the read's two, three deletes)
+    # and a bucket that does not refill by itself: Graph asks for a wait far past the 5 s cap, so the worker
+    # hands the message back instead of sleeping, and each redelivery resumes.
+    throttle.configure({"reports": {"capacity": 5, "window_s": 3600}})
     response = await post(sandbox, ticket(user=user, revoke_sessions=False, issue_tap=False))
     deliver, _ = sandbox.handlers()
     deliveries = 0
     while sandbox.queue.active:
-        throttle.buckets["writes"].tokens = 3
+        throttle.buckets["reports"].tokens = 5
         await sandbox.queue.deliver_one(deliver)
         deliveries += 1
     job = await get_job(json.loads(response.get_body())["job_id"])

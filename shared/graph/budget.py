@@ -1,0 +1,169 @@
+"""mfaops's Graph budget: its own model of Graph's documented buckets (learn.microsoft.com/graph/throttling-limits),
+shared by every flow of a worker, so requests wait for their turn instead of drawing 429s.
+
+Each request is costed the way the page costs it (identity and access resource units and writes; the identity
+and access reports bucket, which lists authenticationMethod among its resources, so a user's methods count
+there; Identity Protection and Conditional Access at one request a second). A `$batch` is costed by its inner
+requests, since Graph evaluates each on its own. A 429 with Retry-After always wins over the model: the bucket
+it came from is emptied for that long. The sandbox's simulator keeps its own, independent model of the same page
+(sandbox/graph/throttle.py), so a wrong table here shows up as 429s in the tests instead of agreeing with itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+BUCKETS = ("identity", "writes", "reports", "protection")
+_REPORTS = re.compile(r"^/(reports|auditLogs)(/|$)|^/users/[^/]+/authentication(/|$)")
+_COSTLY = ((re.compile(r"^/users$"), 2), (re.compile(r"^/users/[^/]+/(transitiveMemberOf|memberOf)$"), 2),
+           (re.compile(r"^/groups/[^/]+/members$"), 3), (re.compile(r"^/groups/[^/]+/transitiveMembers$"), 5))
+_VERSION = re.compile(r"^.*?/(v1\.0|beta)(?=/|$)")  # whatever root Graph is served under (the sandbox: /graph)
+
+
+def request_costs(method: str, url: str) -> dict[str, float]:
+    """The tokens one Graph request takes from each bucket (``url`` absolute or relative to the version)."""
+    parts = urlsplit(url)
+    path = _VERSION.sub("", parts.path) or "/"
+    if path.startswith(("/identityProtection", "/identity/conditionalAccess")):
+        return {"protection": 1.0}
+    if _REPORTS.search(path):
+        return {"reports": 1.0}
+    if method.upper() != "GET":
+        return {"identity": 1.0, "writes": 1.0}
+    query = dict(parse_qsl(parts.query))
+    units = next((cost for pattern, cost in _COSTLY if pattern.match(path)), 1)
+    units -= 1 if "$select" in query else 0
+    top = query.get("$top", "")
+    units -= 1 if top.isdigit() and int(top) < 20 else 0
+    return {"identity": float(max(1, units))}
+
+
+def total_costs(requests: list[tuple[str, str]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for method, url in requests:
+        for name, cost in request_costs(method, url).items():
+            out[name] = out.get(name, 0.0) + cost
+    return out
+
+
+@dataclass
+class _Bucket:
+    capacity: float
+    window_s: float
+    tokens: float = field(init=False)
+    stamp: float = field(init=False)
+    blocked_until: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.capacity / self.window_s)
+        self.stamp = now
+
+    def wait_for(self, cost: float, now: float) -> float:
+        if now < self.blocked_until:
+            return self.blocked_until - now
+        return 0.0 if self.tokens >= cost else (cost - self.tokens) * self.window_s / self.capacity
+
+
+class GraphBudget:
+    def __init__(self, limits: dict[str, tuple[float, float]], *, time_scale: float = 1.0,
+                 enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.time_scale = time_scale
+        self._buckets = {name: _Bucket(capacity, window * time_scale) for name, (capacity, window) in limits.items()}
+        self._lock = asyncio.Lock()
+        self.waited_s = 0.0
+        self.penalties = 0
+
+    def capacity(self, bucket: str) -> float:
+        found = self._buckets.get(bucket)
+        return found.capacity if found else float("inf")
+
+    def describe(self, bucket: str) -> str:
+        b = self._buckets[bucket]
+        return f"{b.capacity:g} per {b.window_s / self.time_scale:g} s"
+
+    def fits(self, requests: list[tuple[str, str]]) -> int:
+        """How many of ``requests``, from the start, fit in one burst of every bucket (at least one)."""
+        if not self.enabled:
+            return len(requests)
+        for n in range(len(requests), 0, -1):
+            if all(cost <= self.capacity(name) for name, cost in total_costs(requests[:n]).items()):
+                return n
+        return 1
+
+    async def acquire(self, requests: list[tuple[str, str]]) -> float:
+        """Wait until every bucket holds what ``requests`` cost, and take it; the seconds waited."""
+        if not self.enabled or not requests:
+            return 0.0
+        wanted = {n: min(c, self.capacity(n)) for n, c in total_costs(requests).items() if n in self._buckets}
+        waited = 0.0
+        async with self._lock:  # first come, first served: one waiter drains at a time
+            while True:
+                now = time.monotonic()
+                for name in wanted:
+                    self._buckets[name].refill(now)
+                wait = max((self._buckets[n].wait_for(c, now) for n, c in wanted.items()), default=0.0)
+                if wait <= 0:
+                    for name, cost in wanted.items():
+                        self._buckets[name].tokens -= cost
+                    self.waited_s += waited
+                    return waited
+                await asyncio.sleep(wait)
+                waited += wait
+
+    def drain(self) -> None:
+        """Every bucket empty now (benchmarks measure the steady state, not a first burst)."""
+        now = time.monotonic()
+        for bucket in self._buckets.values():
+            bucket.tokens, bucket.stamp = 0.0, now
+
+    def penalize(self, method: str, url: str, retry_after_s: float) -> None:
+        """Graph said wait: the buckets this request draws on give nothing for that long."""
+        self.penalties += 1
+        until = time.monotonic() + retry_after_s
+        for name in request_costs(method, url):
+            bucket = self._buckets.get(name)
+            if bucket is not None:
+                bucket.blocked_until = max(bucket.blocked_until, until)
+                bucket.tokens = 0.0
+
+
+class BudgetTransport(httpx.AsyncBaseTransport):
+    """Every request the Graph client sends waits for its budget first (inner requests of a $batch counted one
+    by one), and a 429's Retry-After closes the buckets it came from. At the transport, so SDK calls, raw
+    requests and the retry handler's resends are all counted."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, budget: GraphBudget) -> None:
+        self._inner = inner
+        self._budget = budget
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        requests = [(request.method, str(request.url))]
+        if request.url.path.endswith("/$batch"):
+            try:
+                body = json.loads(await request.aread())
+                requests = [(str(r.get("method", "GET")), str(r.get("url", ""))) for r in body.get("requests", [])]
+            except (ValueError, AttributeError):
+                pass
+        await self._budget.acquire(requests)
+        response = await self._inner.handle_async_request(request)
+        if response.status_code == 429:
+            header = response.headers.get("retry-after", "")
+            with contextlib.suppress(ValueError):
+                self._budget.penalize(request.method, str(request.url), float(header))
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
