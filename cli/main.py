@@ -31,6 +31,8 @@ T = TypeVar("T")
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 jobs_app = typer.Typer(help="Jobs in the job store: list, show.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+dlq_app = typer.Typer(help="The reset queue's dead letters: list, show, replay, purge.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -60,11 +62,11 @@ def fail(message: str, code: int) -> NoReturn:
 
 def run(work: Callable[[Container], Awaitable[T]]) -> T:
     """Build the target, run one service call, close; every failure one line on stderr and its exit code."""
-    try:
-        container = build_container(local=state.local, env_file=state.env_file)
-    except (TargetError, ConfigurationError) as exc:
-        fail(str(exc), EXIT_USAGE)
+    return run_on(container_or_exit(), work)
 
+
+def run_on(container: Container, work: Callable[[Container], Awaitable[T]], *, reraise: bool = False) -> T:
+    """One event loop per command: the container's clients live in it, and it closes them."""
     async def go() -> T:
         try:
             return await work(container)
@@ -73,6 +75,9 @@ def run(work: Callable[[Container], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(go())
+    except KeyboardInterrupt:
+        fail("interrupted: finished items are on the record; re-run with the same --batch-id to resume",
+             EXIT_FAILED)
     except JobNotFoundError as exc:
         fail(str(exc), EXIT_USAGE)
     except GraphNotFoundError as exc:
@@ -80,6 +85,8 @@ def run(work: Callable[[Container], Awaitable[T]]) -> T:
     except ConfigurationError as exc:
         fail(str(exc), EXIT_USAGE)
     except (GraphError, MfaopsError) as exc:
+        if reraise:
+            raise
         fail(str(exc), EXIT_FAILED)
     except (OSError, ConnectionError) as exc:
         fail(f"cannot reach the service: {type(exc).__name__}: {exc}", EXIT_FAILED)
@@ -202,12 +209,368 @@ def methods(user: str) -> None:
           "userPreferredMethodForSecondaryAuthentication": snapshot.default_method, "methods": rows}, table)
 
 
+# -- changing things ------------------------------------------------------------------------------------------
+def valid_upn(value: str, option: str) -> str:
+    from shared.reset.request import is_upn
+
+    if not is_upn(value):
+        fail(f"{option}: {value!r} is not a user principal name", EXIT_USAGE)
+    return value
+
+
+def valid_reason(value: str) -> str:
+    if not value.strip() or len(value) > 500 or not value.isprintable():
+        fail("--reason: say why, in printable text of at most 500 characters", EXIT_USAGE)
+    return value
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Every change asks on a terminal; --yes answers it; with no terminal and no --yes, nothing is done."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"{question} Not a terminal: pass --yes to go ahead", EXIT_USAGE)
+    if not typer.confirm(question, default=False, err=True):
+        fail("nothing was done", EXIT_USAGE)
+
+
+async def acting(container: Container, by: str) -> Any:
+    """Who acts, said on stderr at start (inside the command's one event loop: the credential's session lives
+    there)."""
+    from cli.identity import IdentityError, who_acts
+
+    try:
+        who = await who_acts(container, by=by, local=state.local)
+    except IdentityError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except Exception as exc:  # no credential, no token: one line, not a traceback
+        first = (str(exc).splitlines() or [""])[0][:200]
+        fail(f"cannot get a token for Microsoft Graph: {type(exc).__name__}: {first}", EXIT_USAGE)
+    err.print(who.describe(), markup=False, highlight=False)
+    return who
+
+
+def container_or_exit() -> Container:
+    try:
+        return build_container(local=state.local, env_file=state.env_file)
+    except (TargetError, ConfigurationError) as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+def exit_for(job_state: str) -> int:
+    return {"succeeded": EXIT_OK, "rejected": EXIT_REFUSED, "awaiting_approval": EXIT_REFUSED}.get(job_state,
+                                                                                                      EXIT_FAILED)
+
+
+@app.command("reset")
+def reset(user: str = typer.Argument("", help="UPN or object id (or --from-file)"),
+          by: str = typer.Option("", "--by", help="UPN of who acts (from the token when delegated)"),
+          reason: str = typer.Option("", "--reason", help="why, recorded on the job"),
+          no_revoke: bool = typer.Option(False, "--no-revoke", help="keep sign-in sessions"),
+          no_tap: bool = typer.Option(False, "--no-tap", help="issue no Temporary Access Pass"),
+          reveal_tap: bool = typer.Option(False, "--reveal-tap", help="show the TAP once, here"),
+          dry_run: bool = typer.Option(False, "--dry-run", help="show what would be removed; change nothing"),
+          approved_by: str = typer.Option("", "--approved-by", help="a second person's UPN (privileged targets)"),
+          from_file: Path | None = typer.Option(None, "--from-file", help="CSV with a 'user' column (bulk)"),
+          batch_id: str = typer.Option("", "--batch-id", help="resume this bulk run: done users are skipped"),
+          concurrency: int = typer.Option(4, "--concurrency", min=1, max=32),
+          allow_over_limit: bool = typer.Option(False, "--allow-over-limit", help="a bulk run past the limit"),
+          yes: bool = typer.Option(False, "--yes", help="do not ask")) -> None:
+    """Reset a user's MFA by hand, guarded and recorded exactly like a ticket's reset.
+
+    Example: mfaops --local reset ada.lovelace@contoso.example --by desk@contoso.example --reason "lost phone" --yes
+
+    Bulk: mfaops reset --from-file users.csv --by secops@contoso.example --reason "phishing" --batch-id phish-1
+    """
+    if from_file is not None:
+        if user:
+            fail("give USER or --from-file, not both", EXIT_USAGE)
+        bulk(from_file, by, reason, batch_id, concurrency, allow_over_limit, approved_by, no_revoke, no_tap, yes)
+        return
+    if not user:
+        fail("USER (or --from-file) is required", EXIT_USAGE)
+    valid_user(user)
+    if by:
+        valid_upn(by, "--by")
+    if not dry_run:
+        valid_reason(reason)
+    if approved_by:
+        valid_upn(approved_by, "--approved-by")
+    container = container_or_exit()
+    service = container.reset_service()
+    if dry_run:
+        async def look(c: Container) -> Any:
+            await acting(c, by)
+            return await service.preview(user, approved=bool(approved_by))
+
+        preview = run_on(container, look)
+        doc = {"dry_run": True, "user": {"id": preview.snapshot.user.id, "upn": preview.snapshot.user.upn},
+               "verdict": {"decision": preview.verdict.decision.value, "code": preview.verdict.code,
+                           "reason": preview.verdict.reason},
+               "would_remove": [{"type": m.type, "id": m.id} for m in preview.remove],
+               "kept": [{"type": m.type, "id": m.id} for m in preview.keep],
+               "default_method": preview.snapshot.default_method}
+        table = Table(title=f"dry run: reset of {preview.snapshot.user.upn} ({preview.verdict.decision.value}"
+                            f"{': ' + preview.verdict.reason if preview.verdict.reason else ''})")
+        table.add_column("would remove")
+        table.add_column("id")
+        for m in preview.remove:
+            table.add_row(m.type, m.id)
+        emit(doc, table)
+        return
+    from shared.reset.service import OperatorReset
+
+    async def work(c: Container) -> tuple[Any, Any]:
+        who = await acting(c, by)
+        if approved_by and approved_by.lower() == who.by.lower():
+            fail("--approved-by must be a second person, not --by", EXIT_USAGE)
+        confirm(f"Reset the MFA of {user} (methods removed{'' if no_revoke else ', sessions revoked'}"
+                f"{'' if no_tap else ', a TAP issued'})?", yes)
+        order = OperatorReset(user=user, by=who.by, reason=reason, revoke=not no_revoke, issue_tap=not no_tap,
+                              approved_by=approved_by, by_asserted=who.asserted)
+        job = await service.reset_by_operator(order)
+        tap = None
+        if reveal_tap and job.state is JobState.SUCCEEDED and any(
+                s.action == "issue_tap" and s.outcome == "issued" for s in job.steps):
+            tap = await service.retrieve_tap(job.job_id, by=who.by)
+            job = await c.job_store().get(job.job_id)
+        return job, tap
+
+    job, tap = run_on(container, work)
+    view = job_view(job)
+    if tap is not None:
+        view["temporaryAccessPass"] = tap.value.reveal()  # shown once, here; never logged or stored
+        view["temporaryAccessPassExpires"] = tap.expires.isoformat()
+    if state.json:
+        emit(view)
+    else:
+        typer.echo(f"job {job.job_id}: {job.state.value}" + (f" ({job.error.code}: {job.error.message})"
+                                                             if job.error else ""))
+        for m in view["methods_removed"]:
+            typer.echo(f"  removed {m['type']} {m['id']}")
+        if tap is not None:
+            typer.echo(f"  Temporary Access Pass (shown once): {tap.value.reveal()}  valid until "
+                       f"{tap.expires.isoformat()}")
+    raise typer.Exit(exit_for(job.state.value))
+
+
+def bulk(path: Path, by: str, reason: str, batch_id: str, concurrency: int, allow_over_limit: bool,
+         approved_by: str, no_revoke: bool, no_tap: bool, yes: bool) -> None:
+    from shared.reset.bulk import parse_users_csv, pending_rows, run_bulk
+
+    if not path.is_file():
+        fail(f"--from-file: no file at {path}", EXIT_USAGE)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--from-file: cannot read {path}: {exc}", EXIT_USAGE)
+    rows, bad = parse_users_csv(text)
+    for line in bad:
+        err.print(f"{path}:{line.line}: {line.message}", markup=False, highlight=False)
+    if not rows:
+        fail(f"{path}: no valid rows", EXIT_USAGE)
+    if by:
+        valid_upn(by, "--by")
+    valid_reason(reason)
+    if approved_by:
+        valid_upn(approved_by, "--approved-by")
+    if allow_over_limit and not approved_by:
+        fail("--allow-over-limit needs --approved-by (a second person)", EXIT_USAGE)
+    import re
+    import secrets
+    from datetime import UTC, datetime
+
+    if batch_id and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", batch_id):
+        fail("--batch-id: 1-64 letters, digits, '.', '_' or '-'", EXIT_USAGE)
+    batch = batch_id or f"bulk-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+    container = container_or_exit()
+    service = container.reset_service()
+    tty = sys.stderr.isatty() and not state.json
+
+    async def work(c: Container) -> Any:
+        from rich.progress import Progress
+
+        who = await acting(c, by)
+        if approved_by and approved_by.lower() == who.by.lower():
+            fail("--approved-by must be a second person, not --by", EXIT_USAGE)
+        todo = await pending_rows(service, rows, batch)
+        limit = c.settings.resets_per_hour_limit
+        if len(todo) > limit and not allow_over_limit:
+            fail(f"{len(todo)} resets are more than RESETS_PER_HOUR_LIMIT={limit}: nothing was done (use "
+                 "--allow-over-limit --approved-by UPN)", EXIT_REFUSED)
+        err.print(f"batch {batch}: {len(rows)} users, {len(rows) - len(todo)} done by an earlier run", markup=False,
+                  highlight=False)
+        confirm(f"Reset the MFA of {len(todo)} users (batch {batch})?", yes)
+
+        progress = Progress(console=err, transient=False) if tty else None
+        task = progress.add_task("resetting", total=len(rows)) if progress else None
+        done = 0
+
+        def on_item(item: Any) -> None:
+            nonlocal done
+            done += 1
+            line = {"kind": "item", "line": item.line, "user": item.user, "job_id": item.job_id,
+                    "state": item.state, "code": item.code, "skipped": item.skipped}
+            if state.json:
+                sys.stdout.write(json.dumps(line) + "\n")
+                sys.stdout.flush()
+            elif progress is not None and task is not None:
+                progress.advance(task)
+            else:
+                err.print(f"[{done}/{len(rows)}] line {item.line} {item.user}: {item.state}"
+                          + (f" ({item.code})" if item.code else "") + (" (done earlier)" if item.skipped else ""),
+                          markup=False, highlight=False)
+
+        if progress is not None:
+            progress.start()
+        try:
+            return await run_bulk(service, rows, by=who.by, reason=reason, batch_id=batch, concurrency=concurrency,
+                                  revoke=not no_revoke, issue_tap=not no_tap, approved_by=approved_by,
+                                  over_limit=allow_over_limit, by_asserted=who.asserted, on_item=on_item)
+        finally:
+            if progress is not None:
+                progress.stop()
+
+    summary = run_on(container, work)
+    summary.invalid = list(bad)
+    doc = summary.to_dict()
+    if state.json:
+        sys.stdout.write(json.dumps({"kind": "summary", **doc}) + "\n")
+    else:
+        table = Table(title=f"batch {batch}")
+        table.add_column("outcome")
+        table.add_column("users", justify="right")
+        table.add_row("succeeded", str(summary.succeeded))
+        table.add_row("  of which done by an earlier run", str(summary.skipped))
+        for code, n in sorted(summary.refused.items()):
+            table.add_row(f"refused: {code}", str(n))
+        for code, n in sorted(summary.failed.items()):
+            table.add_row(f"failed: {code}", str(n))
+        table.add_row("invalid lines", str(len(bad)))
+        Console().print(table)
+    code = EXIT_FAILED if summary.failed or bad else EXIT_REFUSED if summary.refused else EXIT_OK
+    raise typer.Exit(code)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: str, by: str = typer.Option("", "--by"), reason: str = typer.Option("", "--reason"),
+               yes: bool = typer.Option(False, "--yes")) -> None:
+    """Approve a parked job or re-run a failed one, on the record.
+    Example: mfaops --local jobs retry 3f2c... --by secops@contoso.example --reason "approved on the phone" --yes"""
+    if by:
+        valid_upn(by, "--by")
+    valid_reason(reason)
+    container = container_or_exit()
+    from shared.errors import InvalidTransitionError
+
+    async def work(c: Container) -> Any:
+        who = await acting(c, by)
+        await c.job_store().get(job_id)  # an unknown job is a usage error before the question
+        confirm(f"Retry job {job_id}?", yes)
+        return await c.reset_service().retry(job_id, by=who.by, reason=reason)
+
+    try:
+        job = run_on(container, work, reraise=True)
+    except InvalidTransitionError as exc:
+        fail(str(exc), EXIT_REFUSED)
+    emit(job_view(job), None) if state.json else typer.echo(f"job {job.job_id}: {job.state.value}")
+
+
+@dlq_app.command("list")
+def dlq_list() -> None:
+    """Dead letters of the reset queue, newest first.  Example: mfaops --local dlq list"""
+    letters = run(lambda c: c.reset_service().dead_letters.list())  # type: ignore[union-attr]
+    table = Table(title="dead letters")
+    for column in ("message_id", "job_id", "deliveries", "reason", "at"):
+        table.add_column(column)
+    for d in letters:
+        table.add_row(d.message.message_id, d.job_id, str(d.message.delivery_count), d.reason,
+                      d.dead_lettered_at.isoformat())
+    emit({"dead_letters": [d.to_dict() for d in letters]}, table)
+
+
+@dlq_app.command("show")
+def dlq_show(message_id: str) -> None:
+    """One dead letter, with its body.  Example: mfaops --local dlq show sc_req_item:...:reset_mfa"""
+    letter = run(lambda c: c.reset_service().dead_letters.get(message_id))  # type: ignore[union-attr]
+    if letter is None:
+        fail(f"no dead letter {message_id!r}", EXIT_USAGE)
+    doc = {**letter.to_dict(), "body": letter.message.body.decode("utf-8", "replace")}
+    emit(doc, None) if state.json else typer.echo(json.dumps(doc, indent=2))
+
+
+@dlq_app.command("replay")
+def dlq_replay(message_id: str = typer.Argument("", help="a dead letter's message id (or --all)"),
+               all_: bool = typer.Option(False, "--all", help="every dead letter"),
+               by: str = typer.Option("", "--by"), yes: bool = typer.Option(False, "--yes")) -> None:
+    """Put dead letters back on the queue under a new message id; their jobs record the replay.
+    Example: mfaops --local dlq replay --all --by secops@contoso.example --yes"""
+    if bool(message_id) == all_:
+        fail("give MESSAGE_ID or --all", EXIT_USAGE)
+    if by:
+        valid_upn(by, "--by")
+    container = container_or_exit()
+    service = container.reset_service()
+    store = service.dead_letters
+    assert store is not None
+
+    async def work(c: Container) -> list[Any]:
+        who = await acting(c, by)
+        ids = [message_id] if message_id else [d.message.message_id for d in await store.list(limit=100_000)]
+        confirm(f"Replay {len(ids)} dead letter(s)?", yes)
+        return [await service.replay(i, by=who.by) for i in ids]
+
+    jobs = run_on(container, work)
+    emit({"replayed": [{"job_id": j.job_id, "state": j.state.value} for j in jobs]}, None) if state.json else \
+        typer.echo(f"replayed {len(jobs)} dead letter(s)")
+
+
+@dlq_app.command("purge")
+def dlq_purge(yes: bool = typer.Option(False, "--yes")) -> None:
+    """Delete every dead letter (their jobs stay failed, on the record).  Example: mfaops --local dlq purge --yes"""
+    container = container_or_exit()
+    confirm("Purge every dead letter?", yes)
+    store = container.reset_service().dead_letters
+    assert store is not None
+    count = run_on(container, lambda c: store.purge())
+    emit({"purged": count}, None) if state.json else typer.echo(f"purged {count} dead letter(s)")
+
+
+@app.command("doctor")
+def doctor() -> None:
+    """Check every setting, reach Graph, Storage, Service Bus and ServiceNow, and list what the identity lacks
+    per feature; each check pass/fail with one line of fix.  Example: mfaops --local doctor"""
+    from cli.doctor import diagnose
+
+    container = container_or_exit()
+
+    async def work(c: Container) -> list[Any]:
+        roles: frozenset[str] | None = None
+        if not state.local:
+            who = await acting(c, "doctor@local.invalid")  # app-only asks for --by; doctor only reads
+            roles = who.roles
+        return await diagnose(c, roles=roles)
+
+    checks = run_on(container, work)
+    table = Table(title="mfaops doctor")
+    for column in ("check", "status", "detail", "fix"):
+        table.add_column(column)
+    for check in checks:
+        table.add_row(check.name, check.status, check.detail, check.fix)
+    emit({"checks": [c.to_dict() for c in checks]}, table)
+    raise typer.Exit(EXIT_FAILED if any(c.status == "fail" for c in checks) else EXIT_OK)
+
+
 def entry() -> None:
     """Console script: Typer's usage errors exit 2 as documented; nothing escapes as a traceback."""
     try:
         app()
     except KeyboardInterrupt:
-        err.print("interrupted")
+        err.print("interrupted: finished items are on the record; re-run with the same --batch-id to resume")
+        sys.exit(EXIT_FAILED)
+    except Exception as exc:  # the promise is one line and an exit code, never a traceback
+        first = (str(exc).splitlines() or [""])[0][:300]
+        err.print(f"error: {type(exc).__name__}: {first}", markup=False, highlight=False)
         sys.exit(EXIT_FAILED)
 
 

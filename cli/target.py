@@ -36,5 +36,26 @@ def build_container(*, local: bool, env_file: Path | None = None) -> Container:
     if local:
         if not LOCAL_FILE.is_file():
             raise TargetError("no local system is running: start it with `make run` (or `make run ARGS=--no-scenario`)")
-        environ.update(json.loads(LOCAL_FILE.read_text()))
+        details = json.loads(LOCAL_FILE.read_text())
+        if not _reachable(details.get("MFAOPS_LOCAL_BASE_URL", "")):
+            raise TargetError("the local system is not running: start it with `make run` (or `make run "
+                              "ARGS=--no-scenario`)")
+        environ.update(details)
+        from sandbox.queue import HttpQueueClient
+
+        return Container(load_settings(environ), queue=HttpQueueClient(details["MFAOPS_LOCAL_QUEUE_URL"]))
     return Container(load_settings(environ))
+
+
+def remove_local() -> None:
+    """Called by ``make run`` when it stops: no stale details for `mfaops --local`."""
+    LOCAL_FILE.unlink(missing_ok=True)
+
+
+def _reachable(base: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{base}/graph/_sandbox/clock", timeout=3.0).status_code == 200
+    except httpx.HTTPError:
+        return False

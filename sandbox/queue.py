@@ -95,3 +95,51 @@ class InProcessQueue(JobQueue):
             self._wake.clear()
             if not self.active and not self.dead:
                 await self._wake.wait()
+
+
+class HttpQueueClient(JobQueue):
+    """The local host's in-process queue seen from another process (`mfaops --local`): sends go to the local
+    host's control route, which puts them on the same queue its worker serves."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    async def send(self, body: bytes, *, message_id: str, session_id: str, correlation_id: str) -> None:
+        import base64
+
+        import httpx
+
+        from shared.queue.port import QueueUnavailableError
+
+        payload = {"body": base64.b64encode(body).decode(), "message_id": message_id, "session_id": session_id,
+                   "correlation_id": correlation_id}
+        try:
+            async with httpx.AsyncClient(timeout=10.0) as client:
+                response = await client.post(self._url, json=payload)
+        except httpx.TransportError as exc:
+            raise QueueUnavailableError(f"the local queue at {self._url} is not reachable: {exc}") from None
+        if response.status_code != 202:
+            raise QueueUnavailableError(f"the local queue answered {response.status_code}")
+
+
+def control_routes(queue: InProcessQueue) -> list[object]:
+    """``POST /_local/queue``: enqueue on the local host's queue (what HttpQueueClient calls)."""
+    import base64
+    import binascii
+
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def send(request: Request) -> JSONResponse:
+        try:
+            data = await request.json()
+            body = base64.b64decode(str(data["body"]), validate=True)
+            await queue.send(body, message_id=str(data["message_id"]), session_id=str(data.get("session_id", "")),
+                             correlation_id=str(data.get("correlation_id", "")))
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            return JSONResponse({"title": "Invalid request", "status": 400}, status_code=400,
+                                media_type="application/problem+json")
+        return JSONResponse({"queued": True}, status_code=202)
+
+    return [Route("/queue", send, methods=["POST"])]

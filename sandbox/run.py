@@ -74,7 +74,8 @@ async def _serve(*, listener: socket.socket, tenant: str, connection_string: str
                  "JOB_ID_KEY": settings.job_id_key.get_secret_value(),
                  "TAP_DROP_KEY": settings.tap_drop_key.get_secret_value(),
                  "BREAK_GLASS_GROUP": settings.break_glass_group, "BREAK_GLASS_UPNS": settings.break_glass_upns,
-                 "MFAOPS_LOCAL_BASE_URL": base})
+                 "MFAOPS_LOCAL_BASE_URL": base, "MFAOPS_LOCAL_QUEUE_URL": f"{base}/_local/queue",
+                 "RESET_QUEUE": settings.reset_queue, "RESETS_PER_HOUR_LIMIT": str(settings.resets_per_hour_limit)})
     generated = "SERVICENOW_WEBHOOK_SECRET" not in os.environ
     if generated:
         SECRET_FILE.parent.mkdir(exist_ok=True)
@@ -82,9 +83,11 @@ async def _serve(*, listener: socket.socket, tenant: str, connection_string: str
         SECRET_FILE.chmod(0o600)
 
     import function_app
+    from sandbox.queue import control_routes
 
     root = Starlette(routes=[Mount("/api", app=build_api(function_app.app)), Mount("/graph", app=box.graph_app),
-                             Mount("/servicenow", app=box.servicenow_app)])
+                             Mount("/servicenow", app=box.servicenow_app),
+                             Mount("/_local", routes=control_routes(box.queue))])  # type: ignore[arg-type]
     server = uvicorn.Server(uvicorn.Config(root, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
     serving = asyncio.create_task(server.serve(sockets=[listener]))
@@ -125,4 +128,7 @@ async def _serve(*, listener: socket.socket, tenant: str, connection_string: str
         await serving
         await box.container.close()
         use_container(None)
+        from cli.target import remove_local
+
+        remove_local()
     return status

@@ -154,11 +154,13 @@ class Container:
 
     def reset_service(self) -> ResetService:
         if self._reset is None:
+            from shared.queue.deadletters import DeadLetterStore
             from shared.reset.service import ResetService
 
             self._reset = ResetService(settings=self.settings, jobs=self.job_store(), graph=self.graph(),
                                        tickets=self.tickets(), queue=self.queue(), tap_drop=self.tap_drop(),
-                                       alerts=self.alerts())
+                                       alerts=self.alerts(),
+                                       dead_letters=DeadLetterStore(self.table_service(), self.settings.jobs_table))
         return self._reset
 
     async def close(self) -> None:

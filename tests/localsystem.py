@@ -16,12 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def serving(secret: str) -> Iterator[int]:
+def serving(secret: str, *, tenant: Path | None = None, env: dict[str, str] | None = None) -> Iterator[int]:
     """The local system on a free port, once it printed ``ready``; stopped afterwards."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "run", "--no-scenario", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "SERVICENOW_WEBHOOK_SECRET": secret})
+    args = [sys.executable, "-m", "sandbox", "run", "--no-scenario", "--port", str(port)]
+    if tenant is not None:
+        args += ["--tenant", str(tenant)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "SERVICENOW_WEBHOOK_SECRET": secret, **(env or {})})
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 120

@@ -36,3 +36,9 @@ def test_coldstart_bench_measures_import_and_package() -> None:
     out = run("bench.coldstart", "--runs", "1")
     assert float(out["import_s"]) > 0 and float(out["rss_mb"]) > 0  # type: ignore[arg-type]
     assert "msgraph-sdk" in out["largest_dependencies_mb"]  # type: ignore[operator]
+
+
+def test_bulk_bench_resets_every_user_once_against_the_buckets() -> None:
+    out = run("bench.bulk", "--users", "12", "--latency-ms", "0", "--time-factor", "1000")
+    assert out["users"] == out["succeeded"] == 12 and out["deleted_twice"] == 0 and out["failed"] == {}
+    assert out["binding_bucket"] == "reports" and out["ratio"] > 0

@@ -97,3 +97,109 @@ def test_version_and_help_name_the_exit_codes() -> None:
     assert mfaops("version").stdout.startswith("mfaops ")
     helped = mfaops("--help")
     assert helped.returncode == 0 and "Exit codes" in helped.stdout and "3 refused by a guardrail" in helped.stdout
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})}, input=stdin)
+
+
+def test_a_single_reset_is_guarded_recorded_and_shows_the_tap_only_when_asked(local_system: str) -> None:
+    httpx.delete(f"{local_system}/graph/_sandbox/calls", timeout=10)
+    dry = run_cli("--local", "--json", "reset", "linus.torvalds@contoso.example", "--by", "desk@contoso.example",
+                  "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["dry_run"] and plan["verdict"]["decision"] == "proceed" and plan["would_remove"]
+    calls = httpx.get(f"{local_system}/graph/_sandbox/calls", timeout=10).json()["calls"]
+    assert not [c for c in calls if c["method"] == "DELETE"], "a dry run changes nothing"
+    no_terminal = run_cli("--local", "reset", "linus.torvalds@contoso.example", "--by", "desk@contoso.example",
+                          "--reason", "lost phone", stdin="")
+    assert no_terminal.returncode == 2 and "--yes" in no_terminal.stderr
+    done = run_cli("--local", "--json", "reset", "linus.torvalds@contoso.example", "--by", "desk@contoso.example",
+                   "--reason", "lost phone", "--yes")
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert job["state"] == "succeeded" and job["source"] == {"kind": "operator", "operator": "desk@contoso.example"}
+    assert "temporaryAccessPass" not in job and job["tap_issued"]
+    assert "acting as desk@contoso.example (local" in done.stderr
+    revealed = run_cli("--local", "--json", "reset", "donald.knuth@contoso.example", "--by",
+                       "desk@contoso.example", "--reason", "new phone", "--yes", "--reveal-tap")
+    tap = json.loads(revealed.stdout)["temporaryAccessPass"]
+    assert len(tap) >= 8
+    shown = run_cli("--local", "--json", "jobs", "show", json.loads(revealed.stdout)["job_id"])
+    assert tap not in shown.stdout and "tap_retrieval" in shown.stdout
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (("reset", "breakglass1@contoso.example"), 3, ""),
+    (("reset", "alan.turing@contoso.example"), 3, ""),
+    (("reset", "alan.turing@contoso.example", "--approved-by", "desk@contoso.example"), 2, "second person"),
+    (("reset", "ghost@contoso.example"), 3, ""),
+])
+def test_guardrails_refuse_with_exit_3(local_system: str, args: tuple[str, ...], code: int, says: str) -> None:
+    result = run_cli("--local", "--json", *args, "--by", "desk@contoso.example", "--reason", "test", "--yes")
+    assert result.returncode == code, result.stdout + result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+    if code == 3:
+        assert json.loads(result.stdout)["state"] in ("rejected", "awaiting_approval")
+
+
+def test_a_privileged_user_is_reset_with_a_second_persons_approval_on_the_record(local_system: str) -> None:
+    result = run_cli("--local", "--json", "reset", "margaret.hamilton@contoso.example", "--by",
+                     "desk@contoso.example", "--approved-by", "secops@contoso.example", "--reason", "x", "--yes")
+    job = json.loads(result.stdout)
+    assert result.returncode in (0, 3)
+    approval = [s for s in job["steps"] if s["action"] == "approval"]
+    assert approval and "secops@contoso.example" in approval[0]["detail"]
+
+
+def test_local_mode_needs_by(local_system: str) -> None:
+    result = run_cli("--local", "reset", "ada.lovelace@contoso.example", "--reason", "x", "--yes")
+    assert result.returncode == 2 and "--by is required" in result.stderr
+
+
+def test_jobs_retry_approves_a_parked_job_on_the_record(local_system: str) -> None:
+    parked = json.loads(run_cli("--local", "--json", "reset", "katherine.johnson@contoso.example", "--by",
+                                "desk@contoso.example", "--reason", "x", "--yes").stdout)
+    assert parked["state"] == "awaiting_approval"  # a Helpdesk Administrator: needs a second person
+    retried = run_cli("--local", "--json", "jobs", "retry", parked["job_id"], "--by", "secops@contoso.example",
+                      "--reason", "approved on the phone", "--yes")
+    assert retried.returncode == 0, retried.stderr
+    job = json.loads(retried.stdout)
+    assert job["state"] == "succeeded"  # an operator's job runs again in place, approved by the retry
+    assert any(s["action"] == "retry" and "secops@contoso.example" in s["detail"] for s in job["steps"])
+    again = run_cli("--local", "jobs", "retry", parked["job_id"], "--by", "secops@contoso.example", "--reason",
+                    "again", "--yes")
+    assert again.returncode == 3 and "succeeded" in again.stderr  # a succeeded job is final
+    assert run_cli("--local", "jobs", "retry", "nope", "--by", "a@b.example", "--reason", "x", "--yes"
+                   ).returncode == 2
+
+
+def test_bulk_csv_errors_are_reported_by_line_and_the_rest_goes_on(local_system: str, tmp_path: Path) -> None:
+    csv_file = tmp_path / "users.csv"
+    csv_file.write_text("# campaign 7\nuser,reason\nedsger.dijkstra@contoso.example,clicked\n\nnot a user,\n"
+                        "edsger.dijkstra@contoso.example,twice\nbarbara.liskov@contoso.example,\"a, b\",extra\n")
+    result = run_cli("--local", "--json", "reset", "--from-file", str(csv_file), "--by", "secops@contoso.example",
+                     "--reason", "phishing", "--batch-id", "csv-errors", "--yes")
+    assert result.returncode == 1, result.stderr
+    assert f"{csv_file}:5:" in result.stderr and f"{csv_file}:6:" in result.stderr and f"{csv_file}:7:" in result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    summary = lines[-1]
+    assert summary["kind"] == "summary" and summary["succeeded"] == 1
+    assert [b["line"] for b in summary["invalid_lines"]] == [5, 6, 7]
+    assert run_cli("--local", "reset", "--from-file", str(tmp_path / "missing.csv"), "--by", "a@b.example",
+                   "--reason", "x").returncode == 2
+    (tmp_path / "noheader.csv").write_text("ada@contoso.example\n")
+    assert run_cli("--local", "reset", "--from-file", str(tmp_path / "noheader.csv"), "--by", "a@b.example",
+                   "--reason", "x").returncode == 2
+
+
+def test_doctor_checks_every_service_and_each_features_permissions(local_system: str) -> None:
+    result = run_cli("--local", "--json", "doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = {c["check"]: c["status"] for c in json.loads(result.stdout)["checks"]}
+    assert {checks[k] for k in ("settings", "storage", "graph", "servicenow", "servicebus")} == {"pass"}
+    assert checks["permission UserAuthenticationMethod.ReadWrite.All (reset)"] == "pass"
+    assert checks["permission User.RevokeSessions.All (reset)"] == "skip"  # a write: read from a token's roles

@@ -37,7 +37,14 @@ def privileged_roles(snapshot: UserSnapshot, settings: Settings) -> list[str]:
     return sorted(set(names) | set(ids))
 
 
-def check_target(snapshot: UserSnapshot, ticket: Ticket, settings: Settings) -> Verdict:
+def ticket_approves_privileged(ticket: Ticket, settings: Settings) -> bool:
+    return ticket.fields.get(settings.privileged_approval_field, "").strip().lower() == "approved"
+
+
+def check_target(snapshot: UserSnapshot, settings: Settings, *, privileged_approved: bool,
+                 approval_hint: str = "") -> Verdict:
+    """``privileged_approved``: the second approval a privileged target needs is there (the ticket's field, or an
+    operator's ``--approved-by``); ``approval_hint`` says where it is missing."""
     user = snapshot.user
     if user.upn.lower() in settings.break_glass_upn_set or user.id.lower() in settings.break_glass_upn_set:
         return Verdict(Decision.REJECT, "break_glass", f"{user.upn} is a break-glass account (BREAK_GLASS_UPNS)")
@@ -50,8 +57,7 @@ def check_target(snapshot: UserSnapshot, ticket: Ticket, settings: Settings) -> 
     if user.user_type.lower() == "guest" and not settings.allow_guest_reset:
         return Verdict(Decision.REJECT, "guest_user", f"{user.upn} is a guest (ALLOW_GUEST_RESET is off)")
     roles = privileged_roles(snapshot, settings)
-    field = settings.privileged_approval_field
-    if roles and ticket.fields.get(field, "").strip().lower() != "approved":
-        return Verdict(Decision.PARK, "privileged_needs_approval",
-                       f"{user.upn} holds {', '.join(roles)}; the ticket's {field} must be 'approved'")
+    if roles and not privileged_approved:
+        hint = approval_hint or f"the ticket's {settings.privileged_approval_field} must be 'approved'"
+        return Verdict(Decision.PARK, "privileged_needs_approval", f"{user.upn} holds {', '.join(roles)}; {hint}")
     return PROCEED

@@ -17,11 +17,13 @@ from typing import Any, NamedTuple
 from shared.alerts import Alerts
 from shared.errors import (
     ConcurrencyError,
+    ConfigurationError,
     GraphError,
     GraphForbiddenError,
     GraphNotFoundError,
     GraphThrottledError,
     GraphTransientError,
+    JobNotFoundError,
     MfaopsError,
     TapGoneError,
 )
@@ -30,8 +32,9 @@ from shared.graph.port import AuthMethod, ChainResult, DeleteOutcome, GraphGatew
 from shared.itsm.port import Ticket, TicketSystem, TicketSystemError
 from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
+from shared.queue.deadletters import DeadLetterStore
 from shared.queue.port import JobQueue, QueueMessage
-from shared.reset.guardrails import Decision, check_target
+from shared.reset.guardrails import Decision, Verdict, check_target, ticket_approves_privileged
 from shared.reset.notes import work_note
 from shared.reset.plan import plan_removal
 from shared.reset.request import RequestError, ResetRequest, parse_request
@@ -53,6 +56,29 @@ class RetryLater(MfaopsError):
 
 
 @dataclass(frozen=True, slots=True)
+class OperatorReset:
+    """A reset asked for by hand. ``by`` is who acts: from the token when delegated, asserted otherwise."""
+
+    user: str
+    by: str
+    reason: str
+    revoke: bool = True
+    issue_tap: bool = True
+    approved_by: str = ""
+    over_limit: bool = False
+    batch_id: str = ""
+    by_asserted: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    snapshot: UserSnapshot
+    verdict: Verdict
+    remove: list[AuthMethod]
+    keep: list[AuthMethod]
+
+
+@dataclass(frozen=True, slots=True)
 class Accepted:
     job: Job
     created: bool
@@ -68,6 +94,7 @@ class ResetService:
     tap_drop: TapDrop
     alerts: Alerts
     now: Callable[[], datetime] = field(default=utcnow)
+    dead_letters: DeadLetterStore | None = None
 
     # -- the webhook's side ---------------------------------------------------------------------------
     async def accept(self, request: ResetRequest, *, correlation_id: str = "") -> Accepted:
@@ -123,20 +150,56 @@ class ResetService:
             await self._finish(job, lambda j: j.fail(code, failure, now=self.now()))
 
     async def give_up(self, message: QueueMessage) -> Job | None:
-        """The message was dead-lettered: the job fails, and the ticket is told."""
+        """The message was dead-lettered: kept on the record for `mfaops dlq`, the job fails, the ticket is told."""
         try:
             request = parse_request(message.body)
         except RequestError:
+            if self.dead_letters is not None:
+                await self.dead_letters.record(message, "unreadable message")
             return None
         job = await self.jobs.find_by_key(request.idempotency_key)
+        if self.dead_letters is not None:
+            await self.dead_letters.record(message, f"gave up after {message.delivery_count} deliveries",
+                                           job_id=job.job_id if job else "")
         if job is None or job.state.is_final:
             return job
         detail = f"gave up after {message.delivery_count} deliveries"
         return await self._finish(job, lambda j: j.fail("dead_lettered", detail, now=self.now()))
 
-    async def retry(self, job_id: str, *, by: str, reason: str = "") -> Job:
-        """An operator approves a parked job or retries a failed one: back on the queue, on the record."""
+    async def replay(self, message_id: str, *, by: str) -> Job:
+        """Replay a dead letter: its job is retried on the record (same job), under a new message id (the ticket
+        key plus the attempt: duplicate detection would drop the old id for a day); the letter is removed. The
+        job store, not the message id, keeps a replay from resetting anyone twice."""
+        if self.dead_letters is None:
+            raise ConfigurationError("dead letters are not recorded here")
+        letter = await self.dead_letters.get(message_id)
+        if letter is None:
+            raise JobNotFoundError(f"no dead letter {message_id!r}")
+        try:
+            request = parse_request(letter.message.body)
+        except RequestError as exc:
+            raise JobNotFoundError(f"dead letter {message_id!r} is not a reset request ({exc}); purge it") from None
+        job = await self.jobs.find_by_key(request.idempotency_key)
+        if job is None:
+            raise JobNotFoundError(f"dead letter {message_id!r} has no job")
+        replayed = await self.retry(job.job_id, by=by, reason=f"replayed from the dead-letter queue ({message_id})",
+                                    suffix="replay")
+        await self.dead_letters.remove(message_id)
+        return replayed
+
+    async def retry(self, job_id: str, *, by: str, reason: str = "", suffix: str = "retry") -> Job:
+        """An operator approves a parked job or retries a failed one: back on the queue, on the record (an
+        operator's own job, which has no ticket and no message, runs again in place)."""
         job = await self.jobs.update(job_id, lambda j: j.retry(by, reason, now=self.now()))
+        if job.source.kind == "operator":
+            options = next((s.data for s in job.steps if s.action == "options"), {})
+            first = next((s.data.get("by", "") for s in job.steps if s.action == "approval"), "")
+            # The retry is the second approval when someone other than the requester gives it.
+            approver = first or (by if by.lower() != job.requested_by.lower() else "")
+            return await self._run_operator_job(job, OperatorReset(
+                user=job.target.upn or job.target.id, by=job.requested_by, reason=str(options.get("reason", "")),
+                revoke=bool(options.get("revoke_sessions", True)), issue_tap=bool(options.get("issue_tap", True)),
+                approved_by=approver, batch_id=job.source.number))
         options = next((s.data for s in job.steps if s.action == "options"), {})
         request = ResetRequest.model_validate({
             "table": job.source.table, "sys_id": job.source.sys_id, "number": job.source.number,
@@ -145,9 +208,70 @@ class ResetService:
         # A fresh message id: duplicate detection would drop a second message with the ticket's own key.
         retries = sum(1 for s in job.steps if s.action == "retry")
         await self.queue.send(json.dumps(request.to_message()).encode(),
-                              message_id=f"{request.idempotency_key}:retry{retries}",
+                              message_id=f"{request.idempotency_key}:{suffix}{retries}",
                               session_id=request.user.lower(), correlation_id=job.job_id)
         return job
+
+    # -- an operator's side (the CLI) -------------------------------------------------------------------
+    async def reset_by_operator(self, order: OperatorReset) -> Job:
+        """The same guarded reset as a ticket's, run in place, recorded as a job whose source is the operator.
+        With a ``batch_id`` the job's id derives from the batch and the user, so a re-run of an interrupted
+        bulk finds each user's job: a succeeded or refused one is returned as it is, never reset again."""
+        key = f"operator:{order.batch_id}:{order.user.lower()}" if order.batch_id else ""
+        job = Job.new(JobKind.RESET, _target_of(order.user),
+                      Source(kind="operator", operator=order.by, number=order.batch_id),
+                      requested_by=order.by, idempotency_key=key,
+                      job_id=self.jobs.job_id_for(key) if key else "", now=self.now())
+        job.record("options", "ok", order.reason, data={
+            "revoke_sessions": order.revoke, "issue_tap": order.issue_tap, "reason": order.reason,
+            "by_asserted": order.by_asserted}, now=self.now())
+        if order.approved_by:
+            job.record("approval", "over_limit" if order.over_limit else "privileged",
+                       f"second approval by {order.approved_by}", data={"by": order.approved_by}, now=self.now())
+        stored, created = await self.jobs.create(job)
+        if not created and stored.state in (JobState.SUCCEEDED, JobState.REJECTED, JobState.AWAITING_APPROVAL):
+            return stored
+        if not created and stored.state is JobState.FAILED:
+            stored = await self.jobs.update(stored.job_id, lambda j: j.retry(order.by, "re-run of the batch",
+                                                                             now=self.now()))
+        return await self._run_operator_job(stored, order)
+
+    async def _run_operator_job(self, stored: Job, order: OperatorReset) -> Job:
+        """Run an operator's job in place, to a recorded final (or parked) state."""
+        stored = await self.jobs.update(stored.job_id, lambda j: j.transition(JobState.RUNNING, "by the operator",
+                                                                               now=self.now()))
+        try:
+            if order.issue_tap and not self.tap_drop.configured:
+                return await self._finish(stored, lambda j: j.fail(
+                    "configuration", "a Temporary Access Pass was asked for but TAP_DROP_KEY is not set",
+                    now=self.now()))
+            try:
+                snapshot = await self.graph.snapshot(order.user)
+            except GraphNotFoundError:
+                return await self._finish(stored, lambda j: j.reject(
+                    "user_not_found", f"no user {order.user} in the tenant", now=self.now()))
+            await self._proceed(stored, snapshot, revoke=order.revoke, issue_tap=order.issue_tap,
+                                privileged_approved=bool(order.approved_by),
+                                approval_hint="a second person must approve with --approved-by")
+        except GraphError as exc:
+            code, failure = _code_of(exc), str(exc)
+            if isinstance(exc, GraphForbiddenError):
+                permission = needed_permission(str(exc.args[0]))
+                failure += f"; grant {permission}" if permission else "; a permission or directory role is missing"
+            await self._finish(stored, lambda j: j.fail(code, failure, now=self.now()))
+        except ConcurrencyError as exc:
+            failure = str(exc)
+            await self._finish(stored, lambda j: j.fail("job_store_conflict", failure, now=self.now()))
+        return await self.jobs.get(stored.job_id)
+
+    async def preview(self, user: str, *, approved: bool = False) -> Preview:
+        """What a reset of ``user`` would do (``--dry-run``): the guardrails' verdict and the removal plan.
+        Reads only; no job."""
+        snapshot = await self.graph.snapshot(user)
+        verdict = check_target(snapshot, self.settings, privileged_approved=approved,
+                               approval_hint="a second person must approve with --approved-by")
+        plan = plan_removal(snapshot.methods, snapshot.default_method)
+        return Preview(snapshot=snapshot, verdict=verdict, remove=[m for w in plan.waves for m in w], keep=plan.kept)
 
     # -- the reset itself -----------------------------------------------------------------------------
     async def _execute(self, job: Job, request: ResetRequest) -> None:
@@ -173,8 +297,16 @@ class ResetService:
             await self._finish(job, lambda j: j.reject("user_not_found", f"no user {request.user} in the tenant",
                                                        now=self.now()))
             return
+        await self._proceed(job, snapshot, revoke=revoke, issue_tap=issue_tap,
+                            privileged_approved=ticket_approves_privileged(ticket, self.settings))
+
+    async def _proceed(self, job: Job, snapshot: UserSnapshot, *, revoke: bool, issue_tap: bool,
+                       privileged_approved: bool, approval_hint: str = "") -> None:
+        """What every reset does once its request is verified (a ticket, an operator): the guardrails, the
+        cooldown, the blast-radius limit, then the removal."""
         job = await self._resolved(job, snapshot)
-        verdict = check_target(snapshot, ticket, self.settings)
+        verdict = check_target(snapshot, self.settings, privileged_approved=privileged_approved,
+                               approval_hint=approval_hint)
         if verdict.decision is Decision.REJECT:
             await self._finish(job, lambda j: j.reject(verdict.code, verdict.reason, now=self.now()))
             return
@@ -224,7 +356,8 @@ class ResetService:
         """The blast-radius limit: counted once per job; an operator's retry of a parked job overrides it."""
         if any(s.action == "admitted" for s in job.steps):
             return True
-        approved = any(s.action == "retry" for s in job.steps)
+        approved = any(s.action == "retry" or (s.action == "approval" and s.outcome == "over_limit")
+                       for s in job.steps)
         limit = self.settings.resets_per_hour_limit
         recent = await self.jobs.admissions_since(self.now() - timedelta(hours=1))
         if recent >= limit and not approved:
@@ -347,6 +480,8 @@ class ResetService:
         return await self._write_back(done)
 
     async def _write_back(self, job: Job) -> Job:
+        if not job.source.sys_id:
+            return job  # an operator's reset: no ticket to tell
         state = self.settings.servicenow_success_state if job.state is JobState.SUCCEEDED else ""
         try:
             await self.tickets.write_back(job.source.table, job.source.sys_id, work_note(job), state=state)
