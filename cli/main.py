@@ -167,8 +167,10 @@ def who_reset(user: str) -> None:
     jobs = run(work)
     rows = []
     for job in jobs:
-        approvers = [s.data.get("by", "") for s in job.steps if s.action == "retry"]
-        rows.append({"job_id": job.job_id, "state": job.state.value, "at": job.created_at.isoformat(),
+        approvers = [s.data.get("by", "") for s in job.steps if s.action in ("retry", "approval")]
+        options = next((s for s in job.steps if s.action == "options"), None)
+        why = str(options.data.get("reason", "")) if options else ""
+        rows.append({"job_id": job.job_id, "state": job.state.value, "at": job.created_at.isoformat(), "reason": why,
                      "requested_by": job.requested_by, "approved_by": approvers, "source": job.source.to_dict(),
                      "methods_removed": job.methods_removed})
     table = Table(title=f"resets of {user}")
@@ -181,8 +183,11 @@ def who_reset(user: str) -> None:
 
 
 def _mask(value: str) -> str:
+    """All but the last two digits (a phone number) or characters (anything else) hidden."""
     digits = [c for c in value if c.isdigit()]
-    return "*" * max(0, len(digits) - 2) + "".join(digits[-2:]) if digits else value
+    if digits and not any(c.isalpha() for c in value):
+        return "*" * max(0, len(digits) - 2) + "".join(digits[-2:])
+    return "*" * max(0, len(value) - 2) + value[-2:]
 
 
 @app.command("methods")
@@ -195,16 +200,19 @@ def methods(user: str) -> None:
 
     kind = DEFAULT_KINDS.get(snapshot.default_method or "")
     rows: list[dict[str, Any]] = []
-    for m in snapshot.methods:
-        is_default = kind is not None and m.type == kind[0] and (kind[1] is None or m.label == kind[1])
-        rows.append({"type": m.type, "id": m.id, "detail": m.label, "createdDateTime":
-                     m.created.isoformat() if m.created else None, "isDefault": is_default})
     table = Table(title=f"methods of {snapshot.user.upn} (default {snapshot.default_method or 'none'})")
     for column in ("type", "id", "detail", "created", "default"):
         table.add_column(column)
-    for row in rows:
-        table.add_row(row["type"], row["id"], _mask(row["detail"]), row["createdDateTime"] or "",
-                      "yes" if row["isDefault"] else "")
+    for m in snapshot.methods:
+        is_default = kind is not None and m.type == kind[0] and (kind[1] is None or m.label == kind[1])
+        # Graph's field names; a phone number or e-mail address shows its last two characters only.
+        row = {"@odata.type": m.graph.get("@odata.type", ""), "id": m.id, **{
+            k: (_mask(str(v)) if k in ("phoneNumber", "emailAddress") else v) for k, v in m.graph.items()
+            if k not in ("@odata.type", "id")}, "isDefault": is_default}
+        rows.append(row)
+        detail = " ".join(str(x) for x in (row.get("phoneType"), row.get("phoneNumber"), row.get("emailAddress"),
+                                            row.get("displayName"), row.get("model")) if x)
+        table.add_row(m.type, m.id, detail, m.created.isoformat() if m.created else "", "yes" if is_default else "")
     emit({"user": {"id": snapshot.user.id, "userPrincipalName": snapshot.user.upn},
           "userPreferredMethodForSecondaryAuthentication": snapshot.default_method, "methods": rows}, table)
 

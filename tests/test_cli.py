@@ -56,13 +56,17 @@ def test_jobs_show_who_reset_and_methods_on_the_local_system(local_system: str) 
     [row] = json.loads(who.stdout)["resets"]
     assert row["job_id"] == job_id and row["requested_by"] == "desk@contoso.example"
     assert row["source"]["number"] == "RITM0010001" and len(row["methods_removed"]) == 2
+    assert "reason" in row
     listed = json.loads(mfaops("--local", "--json", "jobs", "list", "--state", "succeeded").stdout)
     assert job_id in [j["job_id"] for j in listed["jobs"]]
     methods = mfaops("--local", "--json", "methods", "grace.hopper@contoso.example")
     assert methods.returncode == 0
     doc = json.loads(methods.stdout)
     assert doc["user"]["userPrincipalName"] == "grace.hopper@contoso.example" and doc["methods"]
-    assert {"type", "id", "createdDateTime", "isDefault"} <= set(doc["methods"][0])
+    assert {"@odata.type", "id", "isDefault"} <= set(doc["methods"][0])
+    phones = [m for m in doc["methods"] if m["@odata.type"].endswith("phoneAuthenticationMethod")]
+    assert phones and all(m["phoneNumber"].startswith("*") and m["phoneNumber"][-2:].isdigit() for m in phones)
+    assert sum(m["isDefault"] for m in doc["methods"]) <= 1
     table = mfaops("--local", "methods", "grace.hopper@contoso.example")
     assert table.returncode == 0 and "methods of grace.hopper@contoso.example" in table.stdout
 

@@ -39,6 +39,9 @@ class AuthMethod:
     id: str
     label: str = ""  # phoneType for phones, displayName for devices: enough for a work note
     created: datetime | None = None
+    # Graph's own JSON of the method as listed (never holds a TAP value: Graph lists TAPs without it), for the
+    # operator's view; not compared, not recorded on jobs.
+    graph: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def removable(self) -> bool:

@@ -580,7 +580,8 @@ def _method_from_json(item: dict[str, Any]) -> AuthMethod:
     created = item.get("createdDateTime")
     return AuthMethod(type=kind, id=str(item.get("id", "")),
                       label=str(item.get("phoneType") or item.get("displayName") or ""),
-                      created=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None)
+                      created=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
+                      graph={k: v for k, v in item.items() if k != "temporaryAccessPass"})
 
 
 def _to_json(model: Any) -> dict[str, Any]:

@@ -57,5 +57,13 @@ class JobStore(abc.ABC):
         except JobNotFoundError:
             return None
 
+    async def claim(self, name: str, holder: str, *, ttl_s: float) -> str:
+        """Claim a named lock for ``holder`` until ``ttl_s`` from now; the holder that has it (``holder`` when
+        this call got it, or already had it). Stores without locks grant every claim."""
+        return holder
+
+    async def release(self, name: str, holder: str) -> None:  # noqa: B027 - optional hook
+        """Give the lock back if ``holder`` has it."""
+
     async def add_target_identifiers(self, job: Job) -> None:  # noqa: B027 - optional hook
         """Index the job under identifiers of its target learnt after creation (the object id)."""

@@ -135,6 +135,44 @@ class TableJobStore(JobStore):
         await self.ensure_tables()
         await self._index(job)
 
+    async def claim(self, name: str, holder: str, *, ttl_s: float) -> str:
+        # A lock is one entity: created if absent (the insert is the claim), taken over with its ETag once it
+        # expired (a crashed holder), re-entrant for the holder that has it (a redelivered message).
+        await self.ensure_tables()
+        table = self._jobs()
+        now = datetime.now(UTC)
+        entity = {"PartitionKey": "lock", "RowKey": table_key(name), "Holder": holder,
+                  "Until": now + timedelta(seconds=ttl_s)}
+        try:
+            await table.create_entity(entity)
+            return holder
+        except ResourceExistsError:
+            pass
+        try:
+            current = await table.get_entity("lock", table_key(name))
+        except ResourceNotFoundError:
+            return await self.claim(name, holder, ttl_s=ttl_s)
+        until = current["Until"] if current["Until"].tzinfo else current["Until"].replace(tzinfo=UTC)
+        if current["Holder"] != holder and until > now:
+            return str(current["Holder"])
+        try:
+            await table.update_entity(entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
+                                      match_condition=MatchConditions.IfNotModified)
+        except ResourceModifiedError:
+            again = await table.get_entity("lock", table_key(name))
+            return str(again["Holder"])
+        return holder
+
+    async def release(self, name: str, holder: str) -> None:
+        table = self._jobs()
+        try:
+            current = await table.get_entity("lock", table_key(name))
+            if current["Holder"] == holder:
+                await table.delete_entity("lock", table_key(name), etag=current.metadata["etag"],
+                                          match_condition=MatchConditions.IfNotModified)
+        except (ResourceNotFoundError, ResourceModifiedError):
+            pass
+
     async def _index(self, job: Job) -> None:
         inverted = _MAX_EPOCH_MS - int(job.created_at.timestamp() * 1000)
         row = f"{inverted:013d}_{job.job_id}"

@@ -51,6 +51,13 @@ class StepRecord(NamedTuple):
     data: dict[str, Any] | None = None
 
 
+USER_LOCK_S = 600.0  # longer than any reset takes; a crashed holder's lock expires after it
+
+
+class UserBusyError(MfaopsError):
+    """Another job is resetting this user right now."""
+
+
 class RetryLater(MfaopsError):
     """A transient failure: the job records it and the queue should redeliver the message."""
 
@@ -131,7 +138,7 @@ class ResetService:
                                               "message_id": message.message_id}})
         try:
             await self._execute(job, request)
-        except (GraphTransientError, GraphThrottledError, ConcurrencyError) as exc:
+        except (GraphTransientError, GraphThrottledError, ConcurrencyError, UserBusyError) as exc:
             await self._note_retry(job, exc)
             raise RetryLater(str(exc)) from exc
         except TicketSystemError as exc:
@@ -262,6 +269,8 @@ class ResetService:
         except ConcurrencyError as exc:
             failure = str(exc)
             await self._finish(stored, lambda j: j.fail("job_store_conflict", failure, now=self.now()))
+        except UserBusyError as exc:
+            await self._park(stored, "user_busy", str(exc))
         return await self.jobs.get(stored.job_id)
 
     async def preview(self, user: str, *, approved: bool = False) -> Preview:
@@ -313,15 +322,24 @@ class ResetService:
         if verdict.decision is Decision.PARK:
             await self._park(job, verdict.code, verdict.reason)
             return
-        # The user's other resets, read once: the cooldown judges them, and the TAPs they issued are superseded
-        # when this reset deletes them.
-        earlier = [j for j in await self.jobs.list_for_user(snapshot.user.id, limit=20)
-                   if j.job_id != job.job_id and j.kind is JobKind.RESET]
-        if not await self._cooled_down(job, snapshot, earlier):
-            return
-        if not await self._admitted(job):
-            return
-        await self._reset(job, snapshot, earlier, revoke=revoke, issue_tap=issue_tap)
+        # One user is never reset by two jobs at once, whatever door they came through (a ticket, the CLI, a
+        # bulk run): the lock is per user object id, held until the job ends (or expires after a crash).
+        lock = f"reset-user:{snapshot.user.id}"
+        holder = await self.jobs.claim(lock, job.job_id, ttl_s=USER_LOCK_S)
+        if holder != job.job_id:
+            raise UserBusyError(f"{snapshot.user.upn} is being reset by job {holder}")
+        try:
+            # The user's other resets, read once: the cooldown judges them, and the TAPs they issued are
+            # superseded when this reset deletes them.
+            earlier = [j for j in await self.jobs.list_for_user(snapshot.user.id, limit=20)
+                       if j.job_id != job.job_id and j.kind is JobKind.RESET]
+            if not await self._cooled_down(job, snapshot, earlier):
+                return
+            if not await self._admitted(job):
+                return
+            await self._reset(job, snapshot, earlier, revoke=revoke, issue_tap=issue_tap)
+        finally:
+            await self.jobs.release(lock, job.job_id)
 
     async def _resolved(self, job: Job, snapshot: UserSnapshot) -> Job:
         user = snapshot.user
