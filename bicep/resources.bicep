@@ -297,6 +297,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'TAP_LIFETIME_MINUTES', value: '0' }
         { name: 'TAP_USABLE_ONCE', value: 'true' }
         { name: 'TAP_DROP_KEY', value: '@Microsoft.KeyVault(SecretUri=${tapDropKeySecret.properties.secretUri})' }
+        { name: 'TAP_SWEEP_SCHEDULE', value: '0 */15 * * * *' }
+        { name: 'TAP_MAX_AGE_HOURS', value: '24' }
+        { name: 'TAP_ALLOW_MULTI_USE', value: 'true' }
+        { name: 'TAP_SWEEP_EXEMPT_GROUP', value: '' }
         { name: 'RESET_QUEUE', value: resetQueue }
         { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: '${bus.name}.servicebus.windows.net' }
         { name: 'QUEUE_MAX_DELIVERIES', value: string(queue.properties.maxDeliveryCount) }

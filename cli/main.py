@@ -31,6 +31,8 @@ T = TypeVar("T")
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 jobs_app = typer.Typer(help="Jobs in the job store: list, show.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+tap_app = typer.Typer(help="Temporary Access Passes: the sweep.", no_args_is_help=True)
+app.add_typer(tap_app, name="tap")
 dlq_app = typer.Typer(help="The reset queue's dead letters: list, show, replay, purge.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 err = Console(stderr=True, soft_wrap=True)
@@ -242,15 +244,18 @@ def confirm(question: str, yes: bool) -> None:
         fail("nothing was done", EXIT_USAGE)
 
 
-async def acting(container: Container, by: str) -> Any:
+async def acting(container: Container, by: str, *, required: bool = True) -> Any:
     """Who acts, said on stderr at start (inside the command's one event loop: the credential's session lives
-    there)."""
-    from cli.identity import IdentityError, who_acts
+    there). ``required`` False: a command whose changes are policy-driven (the TAP sweep) records an operator
+    who gave no --by as such."""
+    from cli.identity import Actor, IdentityError, who_acts
 
     try:
         who = await who_acts(container, by=by, local=state.local)
     except IdentityError as exc:
-        fail(str(exc), EXIT_USAGE)
+        if required or by:
+            fail(str(exc), EXIT_USAGE)
+        who = Actor(by="operator (no --by)", mode="local" if state.local else "app-only", asserted=True)
     except Exception as exc:  # no credential, no token: one line, not a traceback
         first = (str(exc).splitlines() or [""])[0][:200]
         fail(f"cannot get a token for Microsoft Graph: {type(exc).__name__}: {first}", EXIT_USAGE)
@@ -542,6 +547,41 @@ def dlq_purge(yes: bool = typer.Option(False, "--yes")) -> None:
     assert store is not None
     count = run_on(container, lambda c: store.purge())
     emit({"purged": count}, None) if state.json else typer.echo(f"purged {count} dead letter(s)")
+
+
+@tap_app.command("sweep")
+def tap_sweep(apply: bool = typer.Option(False, "--apply", help="delete (without it: only say what would go)"),
+              by: str = typer.Option("", "--by", help="UPN of who acts (recorded on the sweep job)"),
+              yes: bool = typer.Option(False, "--yes")) -> None:
+    """Delete Temporary Access Passes that are expired or used, older than TAP_MAX_AGE_HOURS, multi-use while
+    TAP_ALLOW_MULTI_USE is false, or issued by an mfaops reset to a user who has registered again.
+    Example: mfaops --local --json tap sweep            (what would go)
+             mfaops --local tap sweep --apply --yes"""
+    if by:
+        valid_upn(by, "--by")
+    container = container_or_exit()
+
+    async def work(c: Container) -> Any:
+        who = await acting(c, by, required=False) if apply else None
+        sweeper = c.tap_sweeper()
+        if apply and not yes:
+            preview = await sweeper.sweep(apply=False)
+            if not preview.deleted:
+                return preview
+            confirm(f"Delete {len(preview.deleted)} Temporary Access Pass(es)?", yes)
+        return await sweeper.sweep(apply=apply, by=who.by if who else "")
+
+    result = run_on(container, work)
+    table = Table(title=f"TAP sweep: {result.scanned} users scanned, {result.candidates} passes, "
+                        f"{'deleted' if apply else 'would delete'} {len(result.deleted)}")
+    for column in ("user", "method_id", "reason", "action"):
+        table.add_column(column)
+    for item in result.deleted:
+        table.add_row(item.upn or item.user, item.method_id, item.reason, "deleted" if apply else "would delete")
+    for item in result.failed:
+        table.add_row(item.upn or item.user, item.method_id, item.reason, "FAILED")
+    emit(result.to_dict(), table)
+    raise typer.Exit(EXIT_FAILED if result.failed else EXIT_OK)
 
 
 @app.command("doctor")

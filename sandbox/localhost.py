@@ -127,22 +127,28 @@ async def call_queue_function(user_function: Any, message: QueueMessage) -> None
         await result
 
 
-def timer_functions(app: func.FunctionApp) -> list[tuple[Schedule, bool, Any]]:
-    """(schedule, run on startup, user function) for every timer-triggered function of the app."""
+def timer_functions(app: func.FunctionApp, resolve: Callable[[str], str] | None = None
+                    ) -> list[tuple[Schedule, bool, Any]]:
+    """(schedule, run on startup, user function) for every timer-triggered function of the app; a schedule
+    '%NAME%' is the app setting NAME, as the Functions host resolves it."""
     found = []
     for fn in functions_of(app):
         trigger = fn.get_trigger()
         if trigger is not None and trigger.get_binding_name() == "timerTrigger":
-            schedule = Schedule.parse(str(getattr(trigger, "schedule", "")))
+            text = str(getattr(trigger, "schedule", ""))
+            if resolve is not None:
+                text = re.sub(r"%([^%]+)%", lambda m: resolve(m.group(1)), text)
+            schedule = Schedule.parse(text)
             found.append((schedule, bool(getattr(trigger, "run_on_startup", False)), fn.get_user_function()))
     return found
 
 
-async def run_timers(app: func.FunctionApp, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+async def run_timers(app: func.FunctionApp, *, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                     resolve: Callable[[str], str] | None = None) -> None:
     """Fire timer functions on their NCRONTAB schedules until cancelled (the local host's timer trigger)."""
     from azure.functions.timer import TimerRequest
 
-    timers = timer_functions(app)
+    timers = timer_functions(app, resolve)
     if not timers:
         return
     due = [now() if startup else schedule.next_after(now()) for schedule, startup, _ in timers]

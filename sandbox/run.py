@@ -100,7 +100,7 @@ async def _serve(*, listener: socket.socket, tenant: str, connection_string: str
         return 2
     deliver, dead_letter = box.handlers()
     worker = asyncio.create_task(box.queue.serve(deliver, dead_letter))
-    timers = asyncio.create_task(run_timers(function_app.app))
+    timers = asyncio.create_task(run_timers(function_app.app, resolve=box.resolve))
     print(f"functions   {base}/api/itsm/servicenow  {base}/api/jobs/{{job_id}}  {base}/api/jobs/{{job_id}}/tap")
     print(f"graph       {base}/graph/v1.0/...  (call log: {base}/graph/_sandbox/calls)")
     print(f"servicenow  {base}/servicenow/api/now/table/...")

@@ -49,7 +49,7 @@ class Sandbox:
     def handlers(self) -> tuple[Any, Any]:
         import function_app
 
-        functions = queue_functions(function_app.app, self._resolve)
+        functions = queue_functions(function_app.app, self.resolve)
         worker = functions[self.settings.reset_queue]
         dead = functions[f"{self.settings.reset_queue}/$deadletterqueue"]
 
@@ -66,7 +66,8 @@ class Sandbox:
         deliver, dead_letter = self.handlers()
         await self.queue.drain(deliver, dead_letter)
 
-    def _resolve(self, name: str) -> str:
+    def resolve(self, name: str) -> str:
+        """An app setting by its name, as the Functions host resolves '%NAME%' in trigger bindings."""
         for field, info in Settings.model_fields.items():
             if info.alias == name:
                 return str(getattr(self.settings, field))

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from shared.jobs.table_store import TableJobStore
     from shared.queue.port import JobQueue
     from shared.reset.service import ResetService
+    from shared.tap.sweep import TapSweeper
     from shared.tapdrop import TapDrop
 
 
@@ -151,6 +152,12 @@ class Container:
             self._tap_drop = TapDrop(self.table_service(), self.settings.jobs_table,
                                      self.settings.tap_drop_key.get_secret_value())
         return self._tap_drop
+
+    def tap_sweeper(self) -> TapSweeper:
+        from shared.tap.sweep import TapSweeper
+
+        return TapSweeper(settings=self.settings, graph=self.graph(), jobs=self.job_store(),
+                          budget=self.graph_budget())
 
     def reset_service(self) -> ResetService:
         if self._reset is None:

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     tap_usable_once: bool = Field(default=True, alias="TAP_USABLE_ONCE")
     tap_drop_key: SecretStr = Field(default=SecretStr(""), alias="TAP_DROP_KEY")
 
+    # The TAP sweep timer (NCRONTAB, six fields) and what it deletes.
+    tap_sweep_schedule: str = Field(default="0 */15 * * * *", alias="TAP_SWEEP_SCHEDULE")
+    tap_max_age_hours: int = Field(default=24, ge=1, le=720, alias="TAP_MAX_AGE_HOURS")
+    tap_allow_multi_use: bool = Field(default=True, alias="TAP_ALLOW_MULTI_USE")
+    tap_sweep_exempt_group: str = Field(default="", alias="TAP_SWEEP_EXEMPT_GROUP")
+
     # Service Bus: the reset queue (its dead-letter queue is '<queue>/$deadletterqueue').
     reset_queue: str = Field(default="mfaops-reset", alias="RESET_QUEUE")
     servicebus_namespace: str = Field(default="", alias="ServiceBusConnection__fullyQualifiedNamespace")

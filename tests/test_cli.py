@@ -207,3 +207,20 @@ def test_doctor_checks_every_service_and_each_features_permissions(local_system:
     assert {checks[k] for k in ("settings", "storage", "graph", "servicenow", "servicebus")} == {"pass"}
     assert checks["permission UserAuthenticationMethod.ReadWrite.All (reset)"] == "pass"
     assert checks["permission User.RevokeSessions.All (reset)"] == "skip"  # a write: read from a token's roles
+
+
+def test_tap_sweep_dry_then_applied(local_system: str) -> None:
+    dry = run_cli("--local", "--json", "tap", "sweep")
+    assert dry.returncode == 0, dry.stderr
+    doc = json.loads(dry.stdout)
+    assert {"scanned", "candidates", "deleted", "kept", "graph_requests"} <= set(doc)
+    assert any(d["reason"] == "used" and d["upn"] == "tap.used@contoso.example" for d in doc["deleted"])
+    refused = run_cli("--local", "tap", "sweep", "--apply", stdin="")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    applied = run_cli("--local", "--json", "tap", "sweep", "--apply", "--yes", "--by", "ops@contoso.example")
+    assert applied.returncode == 0, applied.stderr
+    done = json.loads(applied.stdout)
+    assert done["applied"] and done["job_id"] and {d["method_id"] for d in done["deleted"]} >= {
+        d["method_id"] for d in doc["deleted"] if d["upn"] == "tap.used@contoso.example"}
+    again = json.loads(run_cli("--local", "--json", "tap", "sweep").stdout)
+    assert not [d for d in again["deleted"] if d["upn"] == "tap.used@contoso.example"]

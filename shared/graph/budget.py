@@ -85,6 +85,8 @@ class GraphBudget:
         self._lock = asyncio.Lock()
         self.waited_s = 0.0
         self.penalties = 0
+        self.http_requests = 0  # requests that crossed the wire (a $batch counts once), enabled or not
+        self.inner_requests = 0  # what they carried (a $batch's inner requests one by one)
 
     def capacity(self, bucket: str) -> float:
         found = self._buckets.get(bucket)
@@ -157,6 +159,8 @@ class BudgetTransport(httpx.AsyncBaseTransport):
                 requests = [(str(r.get("method", "GET")), str(r.get("url", ""))) for r in body.get("requests", [])]
             except (ValueError, AttributeError):
                 pass
+        self._budget.http_requests += 1
+        self._budget.inner_requests += len(requests)
         await self._budget.acquire(requests)
         response = await self._inner.handle_async_request(request)
         if response.status_code == 429:

@@ -171,6 +171,27 @@ class GraphGateway(abc.ABC):
         chain (20 requests a batch), resumed from any break (throttling, a default or phone refusal)."""
 
     @abc.abstractmethod
+    async def list_users(self, odata_filter: str, select: list[str]) -> list[dict[str, Any]]:
+        """Every user the server-side ``$filter`` matches (all pages), with the ``$select``ed properties."""
+
+    @abc.abstractmethod
+    async def registered_with(self, method: str) -> list[dict[str, Any]]:
+        """Rows of the registration details report whose methodsRegistered holds ``method`` (server-side filter;
+        the report leaves disabled users out)."""
+
+    @abc.abstractmethod
+    async def group_member_ids(self, group: str) -> set[str]:
+        """Object ids of a group's transitive members; ``group`` is an object id or a display name."""
+
+    @abc.abstractmethod
+    async def get_many(self, urls: dict[str, str]) -> dict[str, tuple[int, Any]]:
+        """GET each url (relative to v1.0) in parallel $batches of 20: key -> (status, body)."""
+
+    @abc.abstractmethod
+    async def delete_many(self, urls: dict[str, str]) -> dict[str, GraphError | None]:
+        """DELETE each url in parallel $batches of 20 (a 404 counts as done): key -> the error, or None."""
+
+    @abc.abstractmethod
     async def snapshot(self, key: str) -> UserSnapshot:
         """User, memberships, methods and default method by object id or UPN (GraphNotFoundError if none)."""
 

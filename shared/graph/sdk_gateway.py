@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -309,6 +310,94 @@ class SdkGraphGateway(GraphGateway):
             body = await self._raw(Method.GET, f"{self._beta}{user_path}/authentication/signInPreferences")
         return body if isinstance(body, dict) else {}
 
+    # -- many users at once (the timers) -----------------------------------------------------------------
+    async def _pages(self, url: str, what: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        next_url: str | None = url
+        while next_url:
+            async with graph_errors(what):
+                page = await self._raw(Method.GET, next_url)
+            items.extend((page or {}).get("value") or [])
+            next_url = (page or {}).get("@odata.nextLink")
+        return items
+
+    async def list_users(self, odata_filter: str, select: list[str]) -> list[dict[str, Any]]:
+        from urllib.parse import urlencode
+
+        query = urlencode({"$filter": odata_filter, "$select": ",".join(select), "$top": "999"})
+        return await self._pages(f"{self._v1}/users?{query}", f"list users where {odata_filter}")
+
+    async def registered_with(self, method: str) -> list[dict[str, Any]]:
+        from urllib.parse import urlencode
+
+        query = urlencode({"$filter": f"methodsRegistered/any(m: m eq '{_quote(method)}')", "$top": "999"})
+        return await self._pages(f"{self._v1}/reports/authenticationMethods/userRegistrationDetails?{query}",
+                                 "read the registration details report")
+
+    async def group_member_ids(self, group: str) -> set[str]:
+        from urllib.parse import urlencode
+
+        group_id = group
+        if not _GUID.fullmatch(group):
+            query = urlencode({"$filter": f"displayName eq '{_quote(group)}'", "$select": "id"})
+            found = await self._pages(f"{self._v1}/groups?{query}", f"find group {group}")
+            if not found:
+                return set()
+            group_id = str(found[0]["id"])
+        members = await self._pages(f"{self._v1}/groups/{group_id}/transitiveMembers?$select=id&$top=999",
+                                    f"list members of group {group}")
+        return {str(m["id"]).lower() for m in members if m.get("id")}
+
+    async def _many(self, method: str, urls: dict[str, str]) -> dict[str, tuple[int, Any, Any]]:
+        """Parallel $batches (no dependsOn: the other shape Graph accepts), throttled parts resent as asked."""
+        keys = list(urls)
+        out: dict[str, tuple[int, Any, Any]] = {}
+
+        async def chunk(part: list[str]) -> None:
+            pending = list(part)
+            for attempt in range(self._max_retries + 2):
+                requests = [{"id": str(i), "method": method, "url": urls[k]} for i, k in enumerate(pending)]
+                answers = await self._batch("v1.0", requests, f"{method} {len(pending)} requests")
+                wait, again = 0.0, []
+                for i, key in enumerate(pending):
+                    item = answers.get(str(i), {"status": 500})
+                    status = int(item.get("status", 500))
+                    out[key] = (status, item.get("body"), item.get("headers"))
+                    if status == 429 or status >= 500:
+                        again.append(key)
+                        header = _retry_after(item.get("headers"))
+                        wait = max(wait, header or 1.0)
+                        if status == 429 and self._budget is not None and header:
+                            self._budget.penalize(method, urls[key], header)
+                if not again or attempt > self._max_retries or wait > self._cap:
+                    return
+                await asyncio.sleep(wait)
+                pending = again
+
+        chunks = [keys[i:i + BATCH_LIMIT] for i in range(0, len(keys), BATCH_LIMIT)]
+        gate = asyncio.Semaphore(4)  # a few batches in flight; the shared budget paces them
+
+        async def gated(part: list[str]) -> None:
+            async with gate:
+                await chunk(part)
+
+        await asyncio.gather(*(gated(c) for c in chunks))
+        return out
+
+    async def get_many(self, urls: dict[str, str]) -> dict[str, tuple[int, Any]]:
+        return {k: (status, body) for k, (status, body, _h) in (await self._many("GET", urls)).items()}
+
+    async def delete_many(self, urls: dict[str, str]) -> dict[str, GraphError | None]:
+        out: dict[str, GraphError | None] = {}
+        for key, (status, body, headers) in (await self._many("DELETE", urls)).items():
+            if status < 300 or status == 404:
+                out[key] = None
+                continue
+            error = (body or {}).get("error", {}) if isinstance(body, dict) else {}
+            out[key] = classify(status, error.get("code", ""), error.get("message", ""), headers,
+                                what=f"delete {urls[key]}")
+        return out
+
     # -- the write chain of a reset -------------------------------------------------------------------
     async def reset_chain(self, user_id: str, deletes: list[AuthMethod], *, revoke: bool,
                           tap: TapRequest | None) -> ChainResult:
@@ -592,6 +681,19 @@ def _to_json(model: Any) -> dict[str, Any]:
     writer.write_object_value(None, model)
     data = json.loads(writer.get_serialized_content())
     return data if isinstance(data, dict) else {}
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _retry_after(headers: Any) -> float | None:
+    for key, value in dict(headers or {}).items():
+        if key.lower() == "retry-after":
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return None
+    return None
 
 
 def _odata_time(value: datetime) -> str:
