@@ -301,6 +301,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'TAP_MAX_AGE_HOURS', value: '24' }
         { name: 'TAP_ALLOW_MULTI_USE', value: 'true' }
         { name: 'TAP_SWEEP_EXEMPT_GROUP', value: '' }
+        { name: 'CLEANUP_SCHEDULE', value: '0 0 3 * * *' }
+        { name: 'CLEANUP_POLICY', value: '' }
+        { name: 'CLEANUP_APPLY', value: 'false' }
         { name: 'RESET_QUEUE', value: resetQueue }
         { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: '${bus.name}.servicebus.windows.net' }
         { name: 'QUEUE_MAX_DELIVERIES', value: string(queue.properties.maxDeliveryCount) }

@@ -33,6 +33,8 @@ jobs_app = typer.Typer(help="Jobs in the job store: list, show.", no_args_is_hel
 app.add_typer(jobs_app, name="jobs")
 tap_app = typer.Typer(help="Temporary Access Passes: the sweep.", no_args_is_help=True)
 app.add_typer(tap_app, name="tap")
+cleanup_app = typer.Typer(help="Stale-method cleanup by policy: plan, apply, show.", no_args_is_help=True)
+app.add_typer(cleanup_app, name="cleanup")
 dlq_app = typer.Typer(help="The reset queue's dead letters: list, show, replay, purge.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 err = Console(stderr=True, soft_wrap=True)
@@ -582,6 +584,72 @@ def tap_sweep(apply: bool = typer.Option(False, "--apply", help="delete (without
         table.add_row(item.upn or item.user, item.method_id, item.reason, "FAILED")
     emit(result.to_dict(), table)
     raise typer.Exit(EXIT_FAILED if result.failed else EXIT_OK)
+
+
+@cleanup_app.command("plan")
+def cleanup_plan(policy: Path = typer.Option(..., "--policy", help="the policy file (YAML)")) -> None:
+    """Plan a cleanup: what the policy would remove, stored for `cleanup apply`. Over the policy's
+    max_removals_per_run the plan is refused (exit 3) and an alert says why.
+    Example: mfaops --local --json cleanup plan --policy integrations/cleanup/policy.example.yaml"""
+    from shared.cleanup.policy import PolicyError, load_policy
+
+    if not policy.is_file():
+        fail(f"--policy: no file at {policy}", EXIT_USAGE)
+    try:
+        parsed = load_policy(policy.read_text(encoding="utf-8"))
+    except (PolicyError, UnicodeDecodeError) as exc:
+        fail(f"{policy}: {exc}", EXIT_USAGE)
+    plan = run(lambda c: c.cleanup_service().plan(parsed))
+    table = Table(title=f"cleanup plan {plan.plan_id} ({plan.status}): {len(plan.items)} of at most {plan.limit}")
+    for column in ("user", "method_type", "method_id", "rule"):
+        table.add_column(column)
+    for item in plan.items:
+        table.add_row(item.upn or item.user, item.method_type, item.method_id, item.rule)
+    emit(plan.to_dict(), table)
+    if plan.status == "refused":
+        err.print(f"refused: {len(plan.items)} removals are more than max_removals_per_run={plan.limit}; nothing "
+                  "will be applied", markup=False, highlight=False)
+        raise typer.Exit(EXIT_REFUSED)
+
+
+@cleanup_app.command("show")
+def cleanup_show(plan_id: str) -> None:
+    """A stored plan.  Example: mfaops --local cleanup show 6b1f..."""
+    plan = run(lambda c: c.cleanup_service().show(plan_id))
+    emit(plan.to_dict(), None) if state.json else typer.echo(json.dumps(plan.to_dict(), indent=2))
+
+
+@cleanup_app.command("apply")
+def cleanup_apply(plan_id: str, by: str = typer.Option("", "--by", help="UPN of who acts"),
+                  yes: bool = typer.Option(False, "--yes")) -> None:
+    """Apply a plan once: each item's user is read again; a method gone or a user out of scope is skipped with
+    the reason; a default method goes last.
+    Example: mfaops --local cleanup apply 6b1f... --by ops@contoso.example --yes"""
+    from shared.cleanup.service import PlanStateError
+
+    if by:
+        valid_upn(by, "--by")
+    container = container_or_exit()
+
+    async def work(c: Container) -> Any:
+        service = c.cleanup_service()
+        plan = await service.show(plan_id)
+        who = await acting(c, by, required=False)
+        confirm(f"Apply cleanup plan {plan_id} ({len(plan.items)} removals, {plan.status})?", yes)
+        return await service.apply(plan_id, by=who.by)
+
+    try:
+        result = run_on(container, work, reraise=True)
+    except PlanStateError as exc:
+        fail(str(exc), EXIT_REFUSED)
+    if state.json:
+        emit(result)
+    else:
+        typer.echo(f"plan {plan_id}: {result['removed']} removed, {len(result['skipped'])} skipped, "
+                   f"{len(result['failed'])} failed (job {result['job_id']})")
+        for skipped in result["skipped"]:
+            typer.echo(f"  skipped {skipped['upn'] or skipped['user']} {skipped['method_type']}: {skipped['reason']}")
+    raise typer.Exit(EXIT_FAILED if result["failed"] else EXIT_OK)
 
 
 @app.command("doctor")

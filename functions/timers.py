@@ -1,7 +1,9 @@
-"""Timers: the TAP sweep. Each calls one service and logs what it did (counts, never a secret)."""
+"""Timers: the TAP sweep and the stale-method cleanup. Each calls one service and logs what it did (counts,
+never a secret)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import azure.functions as func
@@ -19,3 +21,29 @@ async def tap_sweep_timer(timer: func.TimerRequest) -> None:
              len(result.deleted), len(result.kept), len(result.failed),
              extra={"custom_dimensions": {"job_id": result.job_id, "deleted": len(result.deleted),
                                           "graph_requests": result.graph_requests}})
+
+
+@bp.timer_trigger(schedule="%CLEANUP_SCHEDULE%", arg_name="timer", run_on_startup=False)
+async def cleanup_timer(timer: func.TimerRequest) -> None:
+    """Plans with CLEANUP_POLICY; applies only when CLEANUP_APPLY is true and the plan is within its limit."""
+    from pathlib import Path
+
+    from shared.cleanup.policy import PolicyError, load_policy
+
+    settings = container().settings
+    if not settings.cleanup_policy:
+        log.info("cleanup: CLEANUP_POLICY is not set; nothing to do")
+        return
+    try:
+        policy = load_policy(await asyncio.to_thread(Path(settings.cleanup_policy).read_text))
+    except (OSError, PolicyError) as exc:
+        log.error("cleanup: the policy cannot be used: %s", exc)
+        return
+    service = container().cleanup_service()
+    plan = await service.plan(policy)
+    log.info("cleanup: plan %s with %s items (%s)", plan.plan_id, len(plan.items), plan.status,
+             extra={"custom_dimensions": {"plan_id": plan.plan_id, "items": len(plan.items)}})
+    if settings.cleanup_apply and plan.status == "planned" and plan.items:
+        result = await service.apply(plan.plan_id, by="timer")
+        log.info("cleanup: %s removed, %s skipped, %s failed", result["removed"], len(result["skipped"]),
+                 len(result["failed"]), extra={"custom_dimensions": {"job_id": result["job_id"]}})

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from azure.data.tables.aio import TableServiceClient
 
     from shared.alerts import Alerts
+    from shared.cleanup.service import CleanupService
     from shared.graph.budget import GraphBudget
     from shared.graph.port import GraphGateway
     from shared.itsm.port import TicketSystem
@@ -152,6 +153,12 @@ class Container:
             self._tap_drop = TapDrop(self.table_service(), self.settings.jobs_table,
                                      self.settings.tap_drop_key.get_secret_value())
         return self._tap_drop
+
+    def cleanup_service(self) -> CleanupService:
+        from shared.cleanup.service import CleanupService
+
+        return CleanupService(settings=self.settings, graph=self.graph(), jobs=self.job_store(),
+                              tables=self.table_service(), alerts=self.alerts(), budget=self.graph_budget())
 
     def tap_sweeper(self) -> TapSweeper:
         from shared.tap.sweep import TapSweeper

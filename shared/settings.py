@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     tap_allow_multi_use: bool = Field(default=True, alias="TAP_ALLOW_MULTI_USE")
     tap_sweep_exempt_group: str = Field(default="", alias="TAP_SWEEP_EXEMPT_GROUP")
 
+    # Stale-method cleanup: the timer plans with the policy file, and applies only when told to.
+    cleanup_schedule: str = Field(default="0 0 3 * * *", alias="CLEANUP_SCHEDULE")
+    cleanup_policy: str = Field(default="", alias="CLEANUP_POLICY")
+    cleanup_apply: bool = Field(default=False, alias="CLEANUP_APPLY")
+
     # Service Bus: the reset queue (its dead-letter queue is '<queue>/$deadletterqueue').
     reset_queue: str = Field(default="mfaops-reset", alias="RESET_QUEUE")
     servicebus_namespace: str = Field(default="", alias="ServiceBusConnection__fullyQualifiedNamespace")

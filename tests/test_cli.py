@@ -224,3 +224,29 @@ def test_tap_sweep_dry_then_applied(local_system: str) -> None:
         d["method_id"] for d in doc["deleted"] if d["upn"] == "tap.used@contoso.example"}
     again = json.loads(run_cli("--local", "--json", "tap", "sweep").stdout)
     assert not [d for d in again["deleted"] if d["upn"] == "tap.used@contoso.example"]
+
+
+def test_cleanup_plan_show_apply_and_refusals(local_system: str, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("max_removals_per_run: 20\nrules:\n  - id: disabled\n    kind: disabled_account\n")
+    planned = run_cli("--local", "--json", "cleanup", "plan", "--policy", str(policy))
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert set(plan) >= {"plan_id", "items", "graph_requests"} and plan["items"]
+    assert {i["upn"] for i in plan["items"]} == {"old.employee@contoso.example"}
+    shown = json.loads(run_cli("--local", "--json", "cleanup", "show", plan["plan_id"]).stdout)
+    assert shown["plan_id"] == plan["plan_id"] and shown["status"] == "planned"
+    applied = run_cli("--local", "--json", "cleanup", "apply", plan["plan_id"], "--by", "ops@contoso.example", "--yes")
+    assert applied.returncode == 0, applied.stderr
+    result = json.loads(applied.stdout)
+    assert result["removed"] == len(plan["items"]) and result["failed"] == []
+    again = run_cli("--local", "cleanup", "apply", plan["plan_id"], "--by", "ops@contoso.example", "--yes")
+    assert again.returncode == 3 and "at most once" in again.stderr
+    over = tmp_path / "over.yaml"
+    over.write_text("max_removals_per_run: 1\nrules:\n  - id: m\n    kind: method_type\n    remove: [mobilePhone]\n")
+    refused = run_cli("--local", "--json", "cleanup", "plan", "--policy", str(over))
+    assert refused.returncode == 3 and json.loads(refused.stdout)["status"] == "refused"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("max_removals_per_run: 1\nrules:\n  - id: m\n    kind: method_type\n    remove: [appPassword]\n")
+    invalid = run_cli("--local", "cleanup", "plan", "--policy", str(bad))
+    assert invalid.returncode == 2 and "line 5" in invalid.stderr and "Traceback" not in invalid.stderr

@@ -1,0 +1,174 @@
+"""The cleanup policy file (``CLEANUP_POLICY``, YAML), validated with errors that name the line and the field."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.errors import MfaopsError
+
+MAX_POLICY_BYTES = 256 * 1024
+
+# Graph's methodsRegistered vocabulary -> (method @odata.type suffix, phoneType or None). "fido2" is what some
+# tenants' reports list; fido2SecurityKey and passKeyDeviceBound name the same Graph method.
+VOCABULARY: dict[str, tuple[str, str | None]] = {
+    "mobilePhone": ("phoneAuthenticationMethod", "mobile"),
+    "alternateMobilePhone": ("phoneAuthenticationMethod", "alternateMobile"),
+    "officePhone": ("phoneAuthenticationMethod", "office"),
+    "email": ("emailAuthenticationMethod", None),
+    "microsoftAuthenticatorPush": ("microsoftAuthenticatorAuthenticationMethod", None),
+    "microsoftAuthenticatorPasswordless": ("microsoftAuthenticatorAuthenticationMethod", None),
+    "softwareOneTimePasscode": ("softwareOathAuthenticationMethod", None),
+    "fido2": ("fido2AuthenticationMethod", None),
+    "fido2SecurityKey": ("fido2AuthenticationMethod", None),
+    "passKeyDeviceBound": ("fido2AuthenticationMethod", None),
+    "windowsHelloForBusiness": ("windowsHelloForBusinessAuthenticationMethod", None),
+    "macOsSecureEnclaveKey": ("platformCredentialAuthenticationMethod", None),
+    "temporaryAccessPass": ("temporaryAccessPassAuthenticationMethod", None),
+}
+# Types no Graph API removes, and where an admin removes them instead.
+NOT_DELETABLE = {
+    "password": "a password is reset, never removed (Entra admin center > Users > Reset password)",
+    "appPassword": "app passwords are removed by the user in My Sign-Ins (Security info), or by disabling "
+                   "per-user MFA app passwords in the legacy MFA service settings",
+    "securityQuestion": "security questions are removed by turning them off in the SSPR / authentication methods "
+                        "policy",
+    "hardwareOneTimePasscode": "hardware OATH tokens are unassigned in Entra admin center > Protection > "
+                               "Authentication methods > Hardware OATH tokens",
+}
+PHISHING_RESISTANT = ("fido2", "fido2SecurityKey", "passKeyDeviceBound", "windowsHelloForBusiness",
+                      "macOsSecureEnclaveKey")
+
+
+class PolicyError(MfaopsError):
+    """The policy file is not valid. The message names the line and the field."""
+
+
+def _check_types(types: list[str]) -> list[str]:
+    for name in types:
+        if name in NOT_DELETABLE:
+            raise ValueError(f"{name} cannot be removed through Graph: {NOT_DELETABLE[name]}")
+        if name not in VOCABULARY:
+            raise ValueError(f"{name!r} is not a methodsRegistered type mfaops can remove "
+                             f"({', '.join(sorted(VOCABULARY))})")
+    return types
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")
+    include_groups: list[str] = Field(default_factory=list, max_length=50)
+
+
+class WeakWhenPhishingResistant(_Rule):
+    kind: Literal["weak_when_phishing_resistant"]
+    remove: list[str] = Field(min_length=1)
+
+    @field_validator("remove")
+    @classmethod
+    def _types(cls, value: list[str]) -> list[str]:
+        return _check_types(value)
+
+
+class DisabledAccount(_Rule):
+    kind: Literal["disabled_account"]
+
+
+class Guest(_Rule):
+    kind: Literal["guest"]
+
+
+class KeepNewest(_Rule):
+    kind: Literal["keep_newest"]
+    remove: list[str] = Field(min_length=1)
+    keep: int = Field(ge=0, le=100)
+
+    @field_validator("remove")
+    @classmethod
+    def _types(cls, value: list[str]) -> list[str]:
+        return _check_types(value)
+
+
+class MethodType(_Rule):
+    kind: Literal["method_type"]
+    remove: list[str] = Field(min_length=1)
+
+    @field_validator("remove")
+    @classmethod
+    def _types(cls, value: list[str]) -> list[str]:
+        return _check_types(value)
+
+
+Rule = Annotated[WeakWhenPhishingResistant | DisabledAccount | Guest | KeepNewest | MethodType,
+                 Field(discriminator="kind")]
+
+
+class CleanupPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    max_removals_per_run: int = Field(ge=1, le=100_000)
+    exclude_groups: list[str] = Field(default_factory=list, max_length=50)
+    rules: list[Rule] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> CleanupPolicy:
+        ids = [r.id for r in self.rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError("rule ids must be unique")
+        return self
+
+
+class _NoAliases(yaml.SafeLoader):  # type: ignore[misc]
+    """Safe YAML without anchors and aliases (a billion-laughs document expands from a few lines)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"line {event.start_mark.line + 1}: aliases are not allowed")
+        return super().compose_node(parent, index)
+
+
+def load_policy(text: str) -> CleanupPolicy:
+    """Parse and validate; PolicyError naming the line (and the field) of the first problem."""
+    if len(text.encode()) > MAX_POLICY_BYTES:
+        raise PolicyError(f"the policy is over {MAX_POLICY_BYTES} bytes")
+    try:
+        node = yaml.compose(text, Loader=_NoAliases)
+        data = yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise PolicyError(f"line {mark.line + 1 if mark else '?'}: not YAML: {exc.problem}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise PolicyError(f"not YAML: {str(exc)[:200]}") from None
+    if not isinstance(data, dict):
+        raise PolicyError("line 1: the policy must be a mapping with max_removals_per_run and rules")
+    try:
+        return CleanupPolicy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        loc = [p for p in first["loc"] if not (isinstance(p, str) and p in _KINDS)]
+        if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc.append("kind")  # the discriminator itself is what is wrong
+        field = ".".join(str(p) for p in loc) or "policy"
+        raise PolicyError(f"line {_line_of(node, loc)}: {field}: {first['msg']}") from None
+
+
+_KINDS = {"weak_when_phishing_resistant", "disabled_account", "guest", "keep_newest", "method_type"}
+
+
+def _line_of(node: Any, loc: list[Any]) -> int:
+    """The line of the YAML node the error's location points at (or of the nearest parent that exists)."""
+    line = (node.start_mark.line + 1) if node is not None else 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            if child is None:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            return line
+        node, line = child, child.start_mark.line + 1
+    return line

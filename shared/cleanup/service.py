@@ -1,0 +1,301 @@
+"""Cleanup: plan (stored in Table Storage, refused past the policy's limit), then apply once, re-reading each
+user before deleting. Candidates come from server-side filters (the registration details report's
+``methodsRegistered/any``, ``/users?$filter=accountEnabled eq false`` and ``userType eq 'Guest'``), never a
+per-user scan of the tenant; methods are read only for candidates, 20 to a $batch."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableServiceClient
+
+from shared.alerts import Alerts
+from shared.cleanup.policy import PHISHING_RESISTANT, VOCABULARY, CleanupPolicy
+from shared.errors import DefaultMethodConflictError, JobNotFoundError, MfaopsError
+from shared.graph.budget import GraphBudget
+from shared.graph.port import GraphGateway
+from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
+from shared.jobs.store import JobStore
+from shared.settings import Settings
+
+SEGMENT = {"phoneAuthenticationMethod": "phoneMethods", "emailAuthenticationMethod": "emailMethods",
+           "microsoftAuthenticatorAuthenticationMethod": "microsoftAuthenticatorMethods",
+           "softwareOathAuthenticationMethod": "softwareOathMethods", "fido2AuthenticationMethod": "fido2Methods",
+           "windowsHelloForBusinessAuthenticationMethod": "windowsHelloForBusinessMethods",
+           "platformCredentialAuthenticationMethod": "platformCredentialMethods",
+           "temporaryAccessPassAuthenticationMethod": "temporaryAccessPassMethods"}
+
+
+class PlanRefused(MfaopsError):
+    """The plan is over the policy's max_removals_per_run (exit 3): nothing is applied."""
+
+
+class PlanStateError(MfaopsError):
+    """The plan was applied already, or refused (exit 3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    user: str
+    upn: str
+    method_type: str
+    method_id: str
+    rule: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"user": self.user, "upn": self.upn, "method_type": self.method_type, "method_id": self.method_id,
+                "rule": self.rule}
+
+
+@dataclass
+class Plan:
+    plan_id: str
+    items: list[Item]
+    graph_requests: int
+    status: str  # planned | refused | applied
+    limit: int
+    policy: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"plan_id": self.plan_id, "items": [i.to_dict() for i in self.items],
+                "graph_requests": self.graph_requests, "status": self.status, "limit": self.limit}
+
+
+def _kind_of(method: dict[str, Any]) -> str:
+    """A listed method's methodsRegistered name (the vocabulary's first name for its type)."""
+    odata = str(method.get("@odata.type", "")).rsplit(".", 1)[-1]
+    phone = method.get("phoneType")
+    for name, (kind, phone_type) in VOCABULARY.items():
+        if kind == odata and (phone_type is None or phone_type == phone):
+            return name
+    return ""
+
+
+def _matches(method: dict[str, Any], names: list[str]) -> bool:
+    odata = str(method.get("@odata.type", "")).rsplit(".", 1)[-1]
+    return any(VOCABULARY[n][0] == odata and (VOCABULARY[n][1] is None or VOCABULARY[n][1] == method.get("phoneType"))
+               for n in names)
+
+
+@dataclass
+class CleanupService:
+    settings: Settings
+    graph: GraphGateway
+    jobs: JobStore
+    tables: TableServiceClient
+    alerts: Alerts
+    budget: GraphBudget | None = None
+    now: Callable[[], datetime] = field(default=utcnow)
+
+    # -- plan -------------------------------------------------------------------------------------------------
+    async def plan(self, policy: CleanupPolicy) -> Plan:
+        sent = self.budget.http_requests if self.budget else 0
+        scope = await self._scope(policy)
+        excluded = await self._excluded(policy)
+        users = {uid: upn for uid, (upn, _) in scope.items() if uid not in excluded and upn.lower() not in excluded}
+        answers = await self.graph.get_many({u: f"/users/{u}/authentication/methods" for u in users})
+        items: list[Item] = []
+        for uid, (status, body) in answers.items():
+            if status >= 300:
+                continue
+            methods = (body or {}).get("value") or []
+            items += self._items(policy, uid, users[uid], scope[uid][1], methods)
+        # One item per (user, method): two rules may pick the same method. Phone and e-mail ids are the same for
+        # every user (Graph's fixed ids), so the user is part of the key.
+        unique = list({(i.user, i.method_id): i for i in reversed(items)}.values())[::-1]
+        requests = (self.budget.http_requests - sent) if self.budget else 0
+        plan = Plan(plan_id=str(uuid.uuid4()), items=unique, graph_requests=requests,
+                    status="planned" if len(unique) <= policy.max_removals_per_run else "refused",
+                    limit=policy.max_removals_per_run, policy=policy.model_dump())
+        await self._save(plan)
+        if plan.status == "refused":
+            await self.alerts.raise_alert("cleanup_over_limit", f"cleanup plan {plan.plan_id} would remove "
+                                          f"{len(unique)} methods, over max_removals_per_run="
+                                          f"{policy.max_removals_per_run}: nothing is applied",
+                                          plan_id=plan.plan_id, items=len(unique), limit=policy.max_removals_per_run)
+        return plan
+
+    async def _scope(self, policy: CleanupPolicy) -> dict[str, tuple[str, set[str]]]:
+        """User id -> (UPN, ids of the rules that may apply to them)."""
+        scope: dict[str, tuple[str, set[str]]] = {}
+
+        def add(rows: list[dict[str, Any]], rule: str) -> None:
+            for row in rows:
+                uid = str(row["id"]).lower()
+                scope.setdefault(uid, (str(row.get("userPrincipalName") or ""), set()))[1].add(rule)
+
+        report: dict[str, list[dict[str, Any]]] = {}
+
+        async def registered(name: str) -> list[dict[str, Any]]:
+            if name not in report:
+                report[name] = await self.graph.registered_with(name)
+            return report[name]
+
+        for rule in policy.rules:
+            members = set()
+            for group in rule.include_groups:
+                members |= await self.graph.group_member_ids(group)
+            rows: list[dict[str, Any]] = []
+            if rule.kind == "disabled_account":
+                rows = await self.graph.list_users("accountEnabled eq false", ["id", "userPrincipalName"])
+            elif rule.kind == "guest":
+                rows = await self.graph.list_users("userType eq 'Guest'", ["id", "userPrincipalName"])
+            elif rule.kind == "weak_when_phishing_resistant":
+                strong = {str(r["id"]).lower(): r for name in PHISHING_RESISTANT if name in ("fido2",
+                          "windowsHelloForBusiness") for r in await registered(name)}
+                rows = [r for r in strong.values() if set(r.get("methodsRegistered") or []) & set(rule.remove)]
+            elif rule.kind in ("keep_newest", "method_type"):  # the report lists who has each type
+                by_id: dict[str, dict[str, Any]] = {}
+                for name in dict.fromkeys(_report_name(n) for n in rule.remove):
+                    for r in await registered(name):
+                        by_id[str(r["id"]).lower()] = r
+                rows = list(by_id.values())
+            if rule.include_groups:
+                rows = [r for r in rows if str(r["id"]).lower() in members]
+            add(rows, rule.id)
+        return scope
+
+    async def _excluded(self, policy: CleanupPolicy) -> set[str]:
+        out = set(self.settings.break_glass_upn_set)
+        for group in [self.settings.break_glass_group, *policy.exclude_groups]:
+            if group.strip():
+                out |= await self.graph.group_member_ids(group.strip())
+        return out
+
+    @staticmethod
+    def _items(policy: CleanupPolicy, uid: str, upn: str, rules: set[str],
+               methods: list[dict[str, Any]]) -> list[Item]:
+        removable = [m for m in methods if str(m.get("@odata.type", "")).rsplit(".", 1)[-1] in SEGMENT]
+        out: list[Item] = []
+        for rule in policy.rules:
+            if rule.id not in rules:
+                continue
+            if rule.kind in ("disabled_account", "guest"):
+                chosen = removable
+            elif rule.kind == "weak_when_phishing_resistant":
+                strong = [m for m in methods if _matches(m, list(PHISHING_RESISTANT))]
+                chosen = [m for m in removable if _matches(m, rule.remove)] if strong else []
+            elif rule.kind == "keep_newest":
+                chosen = []
+                for name in rule.remove:
+                    of_type = sorted((m for m in removable if _matches(m, [name])),
+                                     key=lambda m: str(m.get("createdDateTime") or ""), reverse=True)
+                    chosen += of_type[rule.keep:]
+            elif rule.kind == "method_type":
+                chosen = [m for m in removable if _matches(m, rule.remove)]
+            else:
+                chosen = []
+            out += [Item(uid, upn, _kind_of(m), str(m["id"]), rule.id) for m in chosen]
+        return out
+
+    # -- the plan store ---------------------------------------------------------------------------------------
+    def _table(self) -> Any:
+        return self.tables.get_table_client(self.settings.jobs_table)
+
+    async def _save(self, plan: Plan) -> None:
+        await self.tables.create_table_if_not_exists(self.settings.jobs_table)
+        await self._table().upsert_entity({
+            "PartitionKey": "cleanup-plan", "RowKey": plan.plan_id, "Status": plan.status, "Limit": plan.limit,
+            "Items": json.dumps([i.to_dict() for i in plan.items]), "GraphRequests": plan.graph_requests,
+            "Policy": json.dumps(plan.policy), "At": self.now()}, mode=UpdateMode.REPLACE)
+
+    async def show(self, plan_id: str) -> Plan:
+        entity = await self._entity(plan_id)
+        return Plan(plan_id=plan_id, items=[Item(**i) for i in json.loads(entity["Items"])],
+                    graph_requests=int(entity.get("GraphRequests", 0)), status=str(entity["Status"]),
+                    limit=int(entity.get("Limit", 0)), policy=json.loads(entity.get("Policy", "{}")))
+
+    async def _entity(self, plan_id: str) -> Any:
+        try:
+            return await self._table().get_entity("cleanup-plan", plan_id)
+        except ResourceNotFoundError:
+            raise JobNotFoundError(f"no cleanup plan {plan_id!r}") from None
+
+    # -- apply ------------------------------------------------------------------------------------------------
+    async def apply(self, plan_id: str, *, by: str) -> dict[str, Any]:
+        """Apply a planned plan once: re-read each item's user, skip what is gone or out of scope, remove the
+        rest (a default method Graph refuses while others remain goes in a second wave, after them)."""
+        entity = await self._entity(plan_id)
+        if entity["Status"] != "planned":
+            raise PlanStateError(f"plan {plan_id} is {entity['Status']}: a plan is applied at most once, and a "
+                                 "refused one never")
+        claimed = {**entity, "Status": "applying"}
+        try:  # the ETag makes the claim: of two concurrent applies, one goes ahead
+            await self._table().update_entity(claimed, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
+                                              match_condition=MatchConditions.IfNotModified)
+        except ResourceModifiedError:
+            raise PlanStateError(f"plan {plan_id} is being applied by another run") from None
+        plan = await self.show(plan_id)
+        policy = CleanupPolicy.model_validate(plan.policy)
+        job = Job.new(JobKind.CLEANUP, Target(), Source(kind="operator" if by != "timer" else "timer",
+                                                        operator="" if by == "timer" else by, number=plan_id),
+                      requested_by=by, now=self.now())
+        job.transition(JobState.RUNNING, f"plan {plan_id}: {len(plan.items)} items", now=self.now())
+        stored, _ = await self.jobs.create(job)
+        users = {i.user: i.upn for i in plan.items}
+        scope = await self._scope(policy)
+        excluded = await self._excluded(policy)
+        answers = await self.graph.get_many({u: f"/users/{u}/authentication/methods" for u in users})
+        todo: list[Item] = []
+        skipped: list[dict[str, str]] = []
+        for item in plan.items:
+            status, body = answers.get(item.user, (404, None))
+            present = {str(m.get("id")) for m in ((body or {}).get("value") or [])} if status < 300 else set()
+            if item.method_id not in present:
+                skipped.append({**item.to_dict(), "reason": "method_gone"})
+            elif item.user in excluded or item.upn.lower() in excluded or item.rule not in scope.get(
+                    item.user, ("", set()))[1]:
+                skipped.append({**item.to_dict(), "reason": "out_of_scope"})
+            else:
+                todo.append(item)
+        errors = await self._delete(todo)
+        failed = [{**i.to_dict(), "reason": str(errors[_key(i)])} for i in todo if errors.get(_key(i))]
+        removed = [i for i in todo if not errors.get(_key(i))]
+
+        def record(j: Job) -> None:
+            for i in removed:
+                j.record("delete_method", "removed", f"{i.upn or i.user}: {i.method_type} (rule {i.rule})",
+                         data={"type": i.method_type, "id": i.method_id, "user": i.user, "rule": i.rule},
+                         now=self.now())
+            for s in skipped:
+                j.record("delete_method", "skipped", f"{s['upn'] or s['user']}: {s['method_type']} ({s['reason']})",
+                         data=dict(s), now=self.now())
+            for f in failed:
+                j.record("delete_method", "failed", f"{f['upn'] or f['user']}: {f['method_type']}: {f['reason']}",
+                         data={k: f[k] for k in ("user", "method_id", "rule")}, now=self.now())
+            if failed:
+                j.fail("partial", f"{len(failed)} of {len(todo)} removals failed", now=self.now())
+            else:
+                j.transition(JobState.SUCCEEDED, f"{len(removed)} removed, {len(skipped)} skipped", now=self.now())
+
+        await self.jobs.update(stored.job_id, record)
+        await self._table().upsert_entity({**claimed, "Status": "applied", "JobId": stored.job_id},
+                                          mode=UpdateMode.REPLACE)
+        return {"plan_id": plan_id, "job_id": stored.job_id, "removed": len(removed), "skipped": skipped,
+                "failed": failed}
+
+    async def _delete(self, items: list[Item]) -> dict[str, Exception | None]:
+        url = {_key(i): f"/users/{i.user}/authentication/{SEGMENT[VOCABULARY[i.method_type][0]]}/{i.method_id}"
+               for i in items}
+        first = await self.graph.delete_many(url)
+        # A default method goes last: what Graph refused as the default while others remained, once more now.
+        again = {k: url[k] for k, e in first.items() if isinstance(e, DefaultMethodConflictError)}
+        second = await self.graph.delete_many(again) if again else {}
+        return {**first, **second}
+
+
+def _key(item: Item) -> str:
+    return f"{item.user}/{item.method_id}"
+
+
+def _report_name(name: str) -> str:
+    """The report lists FIDO2 keys under one name whatever the policy calls them."""
+    return "fido2" if VOCABULARY[name][0] == "fido2AuthenticationMethod" else name
