@@ -42,3 +42,10 @@ def test_bulk_bench_resets_every_user_once_against_the_buckets() -> None:
     out = run("bench.bulk", "--users", "12", "--latency-ms", "0", "--time-factor", "1000")
     assert out["users"] == out["succeeded"] == 12 and out["deleted_twice"] == 0 and out["failed"] == {}
     assert out["binding_bucket"] == "reports" and out["ratio"] > 0
+
+
+def test_timers_bench_runs_the_sweep_and_a_plan_on_a_generated_tenant() -> None:
+    out = run("bench.timers", "--users", "300", "--latency-ms", "0", "--time-factor", "1000")
+    sweep, plan = out["cases"]  # type: ignore[misc]
+    assert sweep["case"] == "tap_sweep" and sweep["candidates"] == 3 and sweep["failed"] == 0
+    assert plan["case"] == "cleanup_plan" and plan["items"] == 6

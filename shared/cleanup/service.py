@@ -34,6 +34,9 @@ SEGMENT = {"phoneAuthenticationMethod": "phoneMethods", "emailAuthenticationMeth
            "temporaryAccessPassAuthenticationMethod": "temporaryAccessPassMethods"}
 
 
+ITEMS_PER_ROW = 100  # ~180 characters an item: well inside a property's 32K
+
+
 class PlanRefused(MfaopsError):
     """The plan is over the policy's max_removals_per_run (exit 3): nothing is applied."""
 
@@ -201,17 +204,28 @@ class CleanupService:
         return self.tables.get_table_client(self.settings.jobs_table)
 
     async def _save(self, plan: Plan) -> None:
+        # A string property holds 32K characters: the items go in rows of their own, ITEMS_PER_ROW at a time,
+        # in a partition per plan; the plan's own row (status, limit, policy) is written last.
         await self.tables.create_table_if_not_exists(self.settings.jobs_table)
-        await self._table().upsert_entity({
+        table = self._table()
+        for n, start in enumerate(range(0, len(plan.items), ITEMS_PER_ROW)):
+            chunk = [i.to_dict() for i in plan.items[start:start + ITEMS_PER_ROW]]
+            await table.upsert_entity({"PartitionKey": f"cleanup-items-{plan.plan_id}", "RowKey": f"{n:06d}",
+                                       "Items": json.dumps(chunk, separators=(",", ":"))}, mode=UpdateMode.REPLACE)
+        await table.upsert_entity({
             "PartitionKey": "cleanup-plan", "RowKey": plan.plan_id, "Status": plan.status, "Limit": plan.limit,
-            "Items": json.dumps([i.to_dict() for i in plan.items]), "GraphRequests": plan.graph_requests,
+            "ItemCount": len(plan.items), "GraphRequests": plan.graph_requests,
             "Policy": json.dumps(plan.policy), "At": self.now()}, mode=UpdateMode.REPLACE)
 
     async def show(self, plan_id: str) -> Plan:
         entity = await self._entity(plan_id)
-        return Plan(plan_id=plan_id, items=[Item(**i) for i in json.loads(entity["Items"])],
-                    graph_requests=int(entity.get("GraphRequests", 0)), status=str(entity["Status"]),
-                    limit=int(entity.get("Limit", 0)), policy=json.loads(entity.get("Policy", "{}")))
+        items: list[Item] = []
+        rows = self._table().query_entities("PartitionKey eq @pk", parameters={"pk": f"cleanup-items-{plan_id}"})
+        async for row in rows:
+            items += [Item(**i) for i in json.loads(row["Items"])]
+        return Plan(plan_id=plan_id, items=items, graph_requests=int(entity.get("GraphRequests", 0)),
+                    status=str(entity["Status"]), limit=int(entity.get("Limit", 0)),
+                    policy=json.loads(entity.get("Policy", "{}")))
 
     async def _entity(self, plan_id: str) -> Any:
         try:

@@ -374,7 +374,15 @@ class SdkGraphGateway(GraphGateway):
                 await asyncio.sleep(wait)
                 pending = again
 
-        chunks = [keys[i:i + BATCH_LIMIT] for i in range(0, len(keys), BATCH_LIMIT)]
+        # Batches no bigger than the tightest bucket holds at once: a user's methods count in the reports bucket
+        # (5 requests per 10 s), so 20 at once would draw 15 429s every time.
+        chunks: list[list[str]] = []
+        rest = keys
+        while rest:
+            head = rest[:BATCH_LIMIT]
+            size = self._budget.fits([(method, urls[k]) for k in head]) if self._budget else len(head)
+            chunks.append(head[:size])
+            rest = rest[size:]
         gate = asyncio.Semaphore(4)  # a few batches in flight; the shared budget paces them
 
         async def gated(part: list[str]) -> None:

@@ -174,3 +174,17 @@ async def test_a_default_graph_will_not_let_go_is_reported_failed_with_its_reaso
     assert len(deletes) == 2  # the first wave, then once more after the rest: never a loop
     job = await sandbox.container.job_store().get(result["job_id"])
     assert job.state.value == "failed" and job.error is not None and job.error.code == "partial"
+
+
+async def test_a_plan_larger_than_a_table_property_is_stored_and_read_back_whole(sandbox: Sandbox) -> None:
+    user = sandbox.graph.tenant.user("frances.allen@contoso.example")
+    assert user is not None
+    for i in range(450):
+        give(sandbox, user.upn, 100 + i, type="windowsHelloForBusiness", displayName=f"PC{i}",
+             createdDateTime=(NOW - timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    service = sandbox.container.cleanup_service()
+    plan = await service.plan(policy("  - id: d\n    kind: keep_newest\n    remove: [windowsHelloForBusiness]\n"
+                                     "    keep: 0\n", limit=1000))
+    assert len([i for i in plan.items if i.upn == user.upn]) == 450  # (and the demo's own WHfB keys)
+    again = await service.show(plan.plan_id)
+    assert [i.method_id for i in again.items] == [i.method_id for i in plan.items]
