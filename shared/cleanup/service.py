@@ -249,6 +249,7 @@ class CleanupService:
             raise PlanStateError(f"plan {plan_id} is being applied by another run") from None
         plan = await self.show(plan_id)
         policy = CleanupPolicy.model_validate(plan.policy)
+        resent_before = int(getattr(self.graph, "resent_requests", 0))
         job = Job.new(JobKind.CLEANUP, Target(), Source(kind="operator" if by != "timer" else "timer",
                                                         operator="" if by == "timer" else by, number=plan_id),
                       requested_by=by, now=self.now())
@@ -273,8 +274,12 @@ class CleanupService:
         errors = await self._delete(todo)
         failed = [{**i.to_dict(), "reason": str(errors[_key(i)])} for i in todo if errors.get(_key(i))]
         removed = [i for i in todo if not errors.get(_key(i))]
+        retried = int(getattr(self.graph, "resent_requests", 0)) - resent_before
 
         def record(j: Job) -> None:
+            if retried:
+                j.record("graph_throttling", "retried", f"{retried} throttled requests were sent again as "
+                         "Retry-After asked", data={"resent": retried}, now=self.now())
             for i in removed:
                 j.record("delete_method", "removed", f"{i.upn or i.user}: {i.method_type} (rule {i.rule})",
                          data={"type": i.method_type, "id": i.method_id, "user": i.user, "rule": i.rule},

@@ -69,6 +69,7 @@ class SdkGraphGateway(GraphGateway):
                  budget: GraphBudget | None = None) -> None:
         self._client = client
         self._budget = budget
+        self.resent_requests = 0  # throttled or failed parts of parallel batches sent again (the timers say so)
         self._adapter = client.request_adapter
         self._cap = retry_after_cap_s
         self._max_retries = max_retries
@@ -372,6 +373,7 @@ class SdkGraphGateway(GraphGateway):
                 if not again or attempt > self._max_retries or wait > self._cap:
                     return
                 await asyncio.sleep(wait)
+                self.resent_requests += len(again)
                 pending = again
 
         # Batches no bigger than the tightest bucket holds at once: a user's methods count in the reports bucket

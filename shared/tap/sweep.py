@@ -70,6 +70,7 @@ class TapSweeper:
 
     async def sweep(self, *, apply: bool, by: str = "timer") -> SweepResult:
         sent = (self.budget.http_requests, self.budget.inner_requests) if self.budget else (0, 0)
+        resent = int(getattr(self.graph, "resent_requests", 0))
         result = SweepResult(applied=apply)
         candidates, issued = await self._candidates()
         exempt = await self._exempt()
@@ -97,7 +98,7 @@ class TapSweeper:
             if uid in exempt or upn.lower() in exempt:
                 result.kept.append(TapItem(user=uid, upn=upn, method_id="", reason="exempt"))
         if apply and doomed:
-            await self._delete(doomed, result, by)
+            await self._delete(doomed, result, by, resent_before=resent)
         else:
             result.deleted = doomed
         if self.budget is not None:
@@ -130,7 +131,7 @@ class TapSweeper:
                 exempt |= await self.graph.group_member_ids(group.strip())
         return exempt
 
-    async def _delete(self, doomed: list[TapItem], result: SweepResult, by: str) -> None:
+    async def _delete(self, doomed: list[TapItem], result: SweepResult, by: str, *, resent_before: int) -> None:
         job = Job.new(JobKind.TAP_SWEEP, Target(), Source(kind="timer" if by == "timer" else "operator",
                                                           operator="" if by == "timer" else by),
                       requested_by=by, now=self.now())
@@ -144,7 +145,12 @@ class TapSweeper:
             error = errors.get(f"{item.user}/{item.method_id}")
             (result.failed if error is not None else result.deleted).append(item)
 
+        retried = int(getattr(self.graph, "resent_requests", 0)) - resent_before
+
         def record(j: Job) -> None:
+            if retried:
+                j.record("graph_throttling", "retried", f"{retried} throttled requests were sent again as "
+                         "Retry-After asked", data={"resent": retried}, now=self.now())
             for item in doomed:
                 error = errors.get(f"{item.user}/{item.method_id}")
                 j.record("delete_method", "failed" if error is not None else "removed",

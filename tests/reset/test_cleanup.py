@@ -188,3 +188,24 @@ async def test_a_plan_larger_than_a_table_property_is_stored_and_read_back_whole
     assert len([i for i in plan.items if i.upn == user.upn]) == 450  # (and the demo's own WHfB keys)
     again = await service.show(plan.plan_id)
     assert [i.method_id for i in again.items] == [i.method_id for i in plan.items]
+
+
+async def test_throttling_mid_apply_finishes_deletes_nothing_twice_and_the_job_shows_the_retries(
+        sandbox: Sandbox) -> None:
+    from collections import Counter
+
+    for i in range(6):
+        give(sandbox, "frances.allen@contoso.example", 300 + i, type="windowsHelloForBusiness", displayName=f"PC{i}",
+             createdDateTime=(NOW - timedelta(days=i)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    service = sandbox.container.cleanup_service()
+    plan = await service.plan(policy("  - id: d\n    kind: keep_newest\n    remove: [windowsHelloForBusiness]\n"
+                                     "    keep: 1\n"))
+    throttle = sandbox.graph.throttle
+    throttle.enabled = True
+    throttle.configure({"reports": {"capacity": 3, "window_s": 1}})
+    result = await service.apply(plan.plan_id, by="ops@contoso.example")
+    assert result["failed"] == [] and result["removed"] == len(plan.items)
+    deleted = Counter(c["path"] for c in sandbox.graph.calls if c["method"] == "DELETE" and c["status"] == 204)
+    assert max(deleted.values()) == 1
+    job = await sandbox.container.job_store().get(result["job_id"])
+    assert any(s.action == "graph_throttling" and int(s.data["resent"]) > 0 for s in job.steps)

@@ -130,3 +130,13 @@ async def test_throttling_mid_sweep_is_waited_out_and_nothing_is_deleted_twice(s
     assert throttle.throttled > 0  # 429s inside 200 batches, resent as Retry-After asked
     deleted = Counter(c["path"] for c in sandbox.graph.calls if c["method"] == "DELETE" and c["status"] == 204)
     assert len(deleted) == 3 and max(deleted.values()) == 1
+
+
+async def test_the_sweep_job_says_how_many_throttled_requests_were_sent_again(sandbox: Sandbox) -> None:
+    throttle = sandbox.graph.throttle
+    throttle.enabled = True
+    throttle.configure({"reports": {"capacity": 2, "window_s": 1}})
+    result = await sandbox.container.tap_sweeper().sweep(apply=True)
+    job = await sandbox.container.job_store().get(result.job_id)
+    [step] = [s for s in job.steps if s.action == "graph_throttling"]
+    assert step.outcome == "retried" and int(step.data["resent"]) > 0
