@@ -62,14 +62,19 @@ class _Rule(BaseModel):
     include_groups: list[str] = Field(default_factory=list, max_length=50)
 
 
-class WeakWhenPhishingResistant(_Rule):
-    kind: Literal["weak_when_phishing_resistant"]
+class _RemovesTypes(_Rule):
+    """A rule that names the method types it removes (checked against what Graph can delete)."""
+
     remove: list[str] = Field(min_length=1)
 
     @field_validator("remove")
     @classmethod
     def _types(cls, value: list[str]) -> list[str]:
         return _check_types(value)
+
+
+class WeakWhenPhishingResistant(_RemovesTypes):
+    kind: Literal["weak_when_phishing_resistant"]
 
 
 class DisabledAccount(_Rule):
@@ -80,25 +85,13 @@ class Guest(_Rule):
     kind: Literal["guest"]
 
 
-class KeepNewest(_Rule):
+class KeepNewest(_RemovesTypes):
     kind: Literal["keep_newest"]
-    remove: list[str] = Field(min_length=1)
     keep: int = Field(ge=0, le=100)
 
-    @field_validator("remove")
-    @classmethod
-    def _types(cls, value: list[str]) -> list[str]:
-        return _check_types(value)
 
-
-class MethodType(_Rule):
+class MethodType(_RemovesTypes):
     kind: Literal["method_type"]
-    remove: list[str] = Field(min_length=1)
-
-    @field_validator("remove")
-    @classmethod
-    def _types(cls, value: list[str]) -> list[str]:
-        return _check_types(value)
 
 
 Rule = Annotated[WeakWhenPhishingResistant | DisabledAccount | Guest | KeepNewest | MethodType,

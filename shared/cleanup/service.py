@@ -277,9 +277,7 @@ class CleanupService:
         retried = int(getattr(self.graph, "resent_requests", 0)) - resent_before
 
         def record(j: Job) -> None:
-            if retried:
-                j.record("graph_throttling", "retried", f"{retried} throttled requests were sent again as "
-                         "Retry-After asked", data={"resent": retried}, now=self.now())
+            j.record_resends(retried, now=self.now())
             for i in removed:
                 j.record("delete_method", "removed", f"{i.upn or i.user}: {i.method_type} (rule {i.rule})",
                          data={"type": i.method_type, "id": i.method_id, "user": i.user, "rule": i.rule},

@@ -210,6 +210,12 @@ class Job:
         self.record("retry", "queued", f"{previous.value} -> queued by {by}" + (f": {reason}" if reason else ""),
                     data={"by": by}, now=now)
 
+    def record_resends(self, count: int, *, now: datetime | None = None) -> None:
+        """Say on the job how many throttled Graph requests were sent again (the timers' parallel batches)."""
+        if count:
+            self.record("graph_throttling", "retried", f"{count} throttled requests were sent again as Retry-After "
+                        "asked", data={"resent": count}, now=now)
+
     @property
     def methods_removed(self) -> list[dict[str, str]]:
         return [{"type": s.data["type"], "id": s.data["id"]} for s in self.steps

@@ -148,9 +148,7 @@ class TapSweeper:
         retried = int(getattr(self.graph, "resent_requests", 0)) - resent_before
 
         def record(j: Job) -> None:
-            if retried:
-                j.record("graph_throttling", "retried", f"{retried} throttled requests were sent again as "
-                         "Retry-After asked", data={"resent": retried}, now=self.now())
+            j.record_resends(retried, now=self.now())
             for item in doomed:
                 error = errors.get(f"{item.user}/{item.method_id}")
                 j.record("delete_method", "failed" if error is not None else "removed",
