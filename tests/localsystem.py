@@ -22,8 +22,10 @@ def serving(secret: str, *, tenant: Path | None = None, env: dict[str, str] | No
     args = [sys.executable, "-m", "sandbox", "run", "--no-scenario", "--port", str(port)]
     if tenant is not None:
         args += ["--tenant", str(tenant)]
+    # The TAP sweep timer would otherwise fire at the next quarter hour and change what a test is looking at.
+    quiet = {"TAP_SWEEP_SCHEDULE": "0 0 0 1 1 *"}
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "SERVICENOW_WEBHOOK_SECRET": secret, **(env or {})})
+                            env={**os.environ, "SERVICENOW_WEBHOOK_SECRET": secret, **quiet, **(env or {})})
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 120
