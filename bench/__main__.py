@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from bench import bulk, coldstart, reset, throughput, timers
+from bench import bulk, classify, coldstart, reset, throughput, timers
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    for module in (coldstart, reset, throughput, bulk, timers):
+    for module in (coldstart, reset, throughput, bulk, timers, classify):
         print(f"== {module.__name__}", flush=True)
         module.main(args)
     return 0

@@ -32,6 +32,17 @@ param tapDropKey string
 @description('Random secret that ticket job ids are derived under (openssl rand -base64 32).')
 param jobIdKey string
 
+@secure()
+@description('Key the registration monitor hashes phone numbers under (openssl rand -base64 32).')
+param monitorPhoneHashKey string
+
+@secure()
+@description('Teams Workflows webhook URL for alerts; empty: no Teams sink.')
+param teamsWebhookUrl string = ''
+
+@description('Alert sinks: log, topic, teams, mail, servicenow (comma-separated).')
+param alertSinks string = 'log,topic'
+
 @description('Comma-separated UPNs mfaops must never touch.')
 param breakGlassUpns string = ''
 
@@ -77,6 +88,9 @@ module resources 'resources.bicep' = {
     servicenowSuccessState: servicenowSuccessState
     apiClientId: apiApp.outputs.clientId
     jobIdKey: jobIdKey
+    monitorPhoneHashKey: monitorPhoneHashKey
+    teamsWebhookUrl: teamsWebhookUrl
+    alertSinks: alertSinks
   }
 }
 

@@ -18,6 +18,14 @@ param servicenowSuccessState string
 param apiClientId string
 @secure()
 param jobIdKey string
+@secure()
+@description('Key the monitor hashes phone numbers under (openssl rand -base64 32).')
+param monitorPhoneHashKey string
+@secure()
+@description('Teams Workflows webhook URL for alerts (holds its signature); empty: no Teams sink.')
+param teamsWebhookUrl string = ''
+@description('Alert sinks: log, topic, teams, mail, servicenow (comma-separated).')
+param alertSinks string = 'log,topic'
 
 @description('Graph identity-and-access resource units per 10 s for the tenant size (3500/10 under 50 users, 5000/10 up to 500, 8000/10 above).')
 param graphBudgetIdentity string = '3500/10'
@@ -28,6 +36,7 @@ param maximumInstanceCount int = 40
 
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var jobsTable = 'mfaopsjobs'
+var monitorTable = 'mfaopsmonitor'
 var jobsByUserTable = 'mfaopsjobsbyuser'
 var resetQueue = 'mfaops-reset'
 var deploymentContainer = 'app-package'
@@ -123,6 +132,11 @@ resource jobsByUserTableResource 'Microsoft.Storage/storageAccounts/tableService
   name: jobsByUserTable
 }
 
+resource monitorTableResource 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: monitorTable
+}
+
 // ---- Service Bus: the reset queue and the alerts topic ------------------------------------------------
 resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   name: 'sb-mfaops-${token}'
@@ -190,6 +204,18 @@ resource servicenowPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01'
   parent: vault
   name: 'servicenow-password'
   properties: { value: servicenowPassword, contentType: 'text/plain', attributes: { exp: 1893456000 } }
+}
+
+resource phoneHashKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'monitor-phone-hash-key'
+  properties: { value: monitorPhoneHashKey, contentType: 'text/plain' }
+}
+
+resource teamsWebhookSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'teams-webhook-url'
+  properties: { value: empty(teamsWebhookUrl) ? 'unset' : teamsWebhookUrl, contentType: 'text/plain' }
 }
 
 resource jobIdKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
@@ -308,11 +334,42 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: '${bus.name}.servicebus.windows.net' }
         { name: 'QUEUE_MAX_DELIVERIES', value: string(queue.properties.maxDeliveryCount) }
         { name: 'ALERTS_TOPIC', value: alertsTopic.name }
+        { name: 'MONITOR_SCHEDULE', value: '0 */5 * * * *' }
+        { name: 'MONITOR_TABLE', value: monitorTable }
+        { name: 'MONITOR_FIRST_LOOKBACK_HOURS', value: '24' }
+        { name: 'MONITOR_PAGE_SIZE', value: '999' }
+        { name: 'MONITOR_OVERLAP_MINUTES', value: '15' }
+        { name: 'MONITOR_WATCHLIST_GROUP', value: '' }
+        { name: 'TRUSTED_IP_RANGES', value: '' }
+        { name: 'ALLOWED_PHONE_COUNTRY_CODES', value: '' }
+        { name: 'REREGISTRATION_EXPECTED_HOURS', value: '24' }
+        { name: 'MONITOR_RISK_WINDOW_HOURS', value: '2' }
+        { name: 'MONITOR_ADMIN_RISK_WINDOW_HOURS', value: '4' }
+        { name: 'MONITOR_SIGNIN_BASELINE_DAYS', value: '30' }
+        { name: 'MONITOR_SSPR_WINDOW_HOURS', value: '4' }
+        { name: 'MONITOR_BURST_THRESHOLD', value: '5' }
+        { name: 'MONITOR_BURST_WINDOW_MINUTES', value: '60' }
+        { name: 'MONITOR_ACTOR_THRESHOLD', value: '5' }
+        { name: 'MONITOR_ACTOR_WINDOW_MINUTES', value: '60' }
+        { name: 'MONITOR_SHARED_PHONE_USERS', value: '2' }
+        { name: 'MONITOR_TICKET_WINDOW_HOURS', value: '24' }
+        { name: 'MONITOR_EXPECTED', value: 'suppress' }
+        { name: 'MONITOR_CONTAIN', value: '' }
+        { name: 'MONITOR_PHONE_HASH_KEY', value: '@Microsoft.KeyVault(SecretUri=${phoneHashKeySecret.properties.secretUri})' }
+        { name: 'MFAOPS_APP_ID', value: identity.properties.clientId }
+        { name: 'ALERT_SINKS', value: alertSinks }
+        { name: 'ALERT_MIN_SEVERITY', value: 'medium' }
+        { name: 'TEAMS_WEBHOOK_URL', value: '@Microsoft.KeyVault(SecretUri=${teamsWebhookSecret.properties.secretUri})' }
+        { name: 'ALERT_MAIL_FROM', value: '' }
+        { name: 'ALERT_MAIL_TO', value: '' }
+        { name: 'ALERT_SERVICENOW_TABLE', value: 'incident' }
+        { name: 'ALERT_SERVICENOW_GROUP', value: '' }
+        { name: 'ALERT_ATTEMPTS', value: '3' }
         { name: 'LOG_LEVEL', value: 'INFO' }
       ]
     }
   }
-  dependsOn: [packageContainer, jobsTableResource, jobsByUserTableResource]
+  dependsOn: [packageContainer, jobsTableResource, jobsByUserTableResource, monitorTableResource]
 }
 
 // App Service Authentication in front of every route but the signed webhook: the platform validates the Entra

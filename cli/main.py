@@ -677,6 +677,16 @@ def doctor() -> None:
     raise typer.Exit(EXIT_FAILED if any(c.status == "fail" for c in checks) else EXIT_OK)
 
 
+def _register_families() -> None:
+    # Command families in modules of their own; they import this module's helpers, so they come last.
+    from cli.monitor import monitor_app
+
+    app.add_typer(monitor_app, name="monitor")
+
+
+_register_families()
+
+
 def entry() -> None:
     """Console script: Typer's usage errors exit 2 as documented; nothing escapes as a traceback."""
     try:

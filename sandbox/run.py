@@ -20,8 +20,23 @@ from sandbox.scenario import play, table
 from sandbox.system import DEMO_TENANT, build_sandbox
 from shared.bootstrap import use_container
 from shared.errors import ConfigurationError
+from shared.settings import Settings
 
 SECRET_FILE = Path(__file__).resolve().parent.parent / ".sandbox" / "webhook-secret"
+
+
+def local_settings(settings: Settings) -> dict[str, str]:
+    """Every setting that differs from its default: what `mfaops --local` needs to act on this system."""
+    from pydantic import SecretStr
+
+    out = {}
+    for name, info in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if value == info.default or not info.alias:
+            continue
+        out[info.alias] = value.get_secret_value() if isinstance(value, SecretStr) else str(value).lower() \
+            if isinstance(value, bool) else str(value)
+    return out
 
 
 def run(*, port: int, once: bool, scenario: bool, tenant: str = str(DEMO_TENANT)) -> int:
@@ -66,16 +81,8 @@ async def _serve(*, listener: socket.socket, tenant: str, connection_string: str
 
     settings = box.settings
     # What `mfaops --local` needs to act on this system, whatever --port and --tenant were given.
-    write_local({"TABLE_CONNECTION_STRING": connection_string, "JOBS_TABLE": settings.jobs_table,
-                 "JOBS_BY_USER_TABLE": settings.jobs_by_user_table, "GRAPH_BASE_URL": settings.graph_base_url,
-                 "GRAPH_AUTH": "none", "SERVICENOW_INSTANCE_URL": settings.servicenow_instance_url,
-                 "SERVICENOW_USERNAME": settings.servicenow_username,
-                 "SERVICENOW_PASSWORD": settings.servicenow_password.get_secret_value(),
-                 "JOB_ID_KEY": settings.job_id_key.get_secret_value(),
-                 "TAP_DROP_KEY": settings.tap_drop_key.get_secret_value(),
-                 "BREAK_GLASS_GROUP": settings.break_glass_group, "BREAK_GLASS_UPNS": settings.break_glass_upns,
-                 "MFAOPS_LOCAL_BASE_URL": base, "MFAOPS_LOCAL_QUEUE_URL": f"{base}/_local/queue",
-                 "RESET_QUEUE": settings.reset_queue, "RESETS_PER_HOUR_LIMIT": str(settings.resets_per_hour_limit)})
+    write_local({**local_settings(settings), "GRAPH_AUTH": "none", "MFAOPS_LOCAL_BASE_URL": base,
+                 "MFAOPS_LOCAL_QUEUE_URL": f"{base}/_local/queue"})
     generated = "SERVICENOW_WEBHOOK_SECRET" not in os.environ
     if generated:
         SECRET_FILE.parent.mkdir(exist_ok=True)
@@ -87,6 +94,7 @@ async def _serve(*, listener: socket.socket, tenant: str, connection_string: str
 
     root = Starlette(routes=[Mount("/api", app=build_api(function_app.app)), Mount("/graph", app=box.graph_app),
                              Mount("/servicenow", app=box.servicenow_app),
+                             Mount("/teams", app=box.receivers_app),
                              Mount("/_local", routes=control_routes(box.queue))])  # type: ignore[arg-type]
     server = uvicorn.Server(uvicorn.Config(root, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
@@ -103,7 +111,8 @@ async def _serve(*, listener: socket.socket, tenant: str, connection_string: str
     timers = asyncio.create_task(run_timers(function_app.app, resolve=box.resolve))
     print(f"functions   {base}/api/itsm/servicenow  {base}/api/jobs/{{job_id}}  {base}/api/jobs/{{job_id}}/tap")
     print(f"graph       {base}/graph/v1.0/...  (call log: {base}/graph/_sandbox/calls)")
-    print(f"servicenow  {base}/servicenow/api/now/table/...")
+    print(f"servicenow  {base}/servicenow/api/now/table/...  (incidents: {base}/servicenow/_sandbox/created)")
+    print(f"teams       {base}/teams/workflows/alerts  (received: {base}/teams/_sandbox/posts)")
     print(f"tables      Azurite: {box.settings.jobs_table}, {box.settings.jobs_by_user_table}")
     print("webhook     secret " + (f"generated, in {SECRET_FILE}" if generated else
                                    "from SERVICENOW_WEBHOOK_SECRET"))

@@ -1,11 +1,13 @@
-"""A ServiceNow instance simulator for the Table API: GET/PATCH /api/now/table/{table}/{sys_id}, basic
-auth, journal fields appended, 429 on demand. Seeded from the tenant file's ``servicenow`` section."""
+"""A ServiceNow instance simulator for the Table API: GET/PATCH /api/now/table/{table}/{sys_id}, POST
+inserts (incidents), basic auth, journal fields appended, 429 on demand.
+Seeded from the tenant file's ``servicenow`` section."""
 
 from __future__ import annotations
 
 import base64
 import json
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +29,7 @@ class ServiceNowInstance:
     fail_next: int = 0
     fail_status: int = 429
     requests: list[dict[str, Any]] = field(default_factory=list)
+    created: list[dict[str, Any]] = field(default_factory=list)  # records inserted (incidents from alerts)
 
     @classmethod
     def from_section(cls, section: dict[str, Any]) -> ServiceNowInstance:
@@ -88,6 +91,33 @@ def build_servicenow_app(instance: ServiceNowInstance) -> Starlette:
             shown = {k: shown.get(k, "") for k in wanted if k in shown or "." not in k}
         return JSONResponse({"result": shown})
 
+    async def create(request: Request) -> Response:
+        """Table API insert (POST /api/now/table/{table}): 201 with the new record."""
+        table = request.path_params["table"]
+        instance.requests.append({"method": "POST", "table": table})
+        if not authorised(request):
+            return _error(401, "User Not Authenticated")
+        if instance.fail_next > 0:
+            instance.fail_next -= 1
+            return Response(json.dumps({"error": {"message": "Too many requests"}}), status_code=instance.fail_status,
+                            headers={"Retry-After": "0"}, media_type="application/json")
+        try:
+            body = json.loads(await request.body())
+        except json.JSONDecodeError:
+            return _error(400, "Exception while reading request")
+        if not isinstance(body, dict):
+            return _error(400, "Exception while reading request")
+        sys_id = uuid.uuid4().hex
+        prefix = {"incident": "INC"}.get(table, table[:3].upper())
+        number = f"{prefix}{len(instance.created) + 10001:07d}"
+        row = {"sys_id": sys_id, "number": number, "table": table, **{k: str(v) for k, v in body.items()}}
+        instance.records[(table, sys_id)] = row
+        instance.created.append(row)
+        return JSONResponse({"result": {k: v for k, v in row.items() if k != "table"}}, status_code=201)
+
+    async def created(request: Request) -> Response:
+        return JSONResponse({"created": instance.created})
+
     async def control(request: Request) -> Response:
         """Sandbox control (not part of ServiceNow): fail the next N Table API calls with a status."""
         body = json.loads(await request.body() or b"{}")
@@ -99,6 +129,8 @@ def build_servicenow_app(instance: ServiceNowInstance) -> Starlette:
         return JSONResponse({"journal": instance.journal})
 
     routes = [Route("/api/now/table/{table}/{sys_id}", record, methods=["GET", "PATCH"]),
+              Route("/api/now/table/{table}", create, methods=["POST"]),
+              Route("/_sandbox/created", created, methods=["GET"]),
               Route("/_sandbox/config", control, methods=["POST"]),
               Route("/_sandbox/journal", journal, methods=["GET"])]
     return Starlette(routes=routes)

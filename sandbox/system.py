@@ -19,6 +19,7 @@ from sandbox.graph.tenant import tenant_from_dict
 from sandbox.graph.throttle import Throttle
 from sandbox.localhost import call_queue_function, queue_functions
 from sandbox.queue import InProcessQueue
+from sandbox.receivers import TeamsReceiver, build_receivers_app
 from sandbox.servicenow import ServiceNowInstance, build_servicenow_app
 from shared.alerts import LogAlerts
 from shared.bootstrap import Container, configure_logging
@@ -28,7 +29,9 @@ from shared.tapdrop import new_drop_key
 
 DEMO_TENANT = Path(__file__).resolve().parent / "tenants" / "demo.json"
 # Defaults that make the demo tenant meaningful; the environment may override any of them.
-SANDBOX_DEFAULTS = {"BREAK_GLASS_GROUP": "Break Glass Accounts", "LOG_LEVEL": "WARNING"}
+SANDBOX_DEFAULTS = {"BREAK_GLASS_GROUP": "Break Glass Accounts", "LOG_LEVEL": "WARNING",
+                    # The monitor's alerts go to the local Teams receiver and ServiceNow incidents as well as the log.
+                    "ALERT_SINKS": "log,teams,servicenow"}
 
 
 @dataclass
@@ -41,6 +44,8 @@ class Sandbox:
     container: Container
     graph_app: Starlette
     servicenow_app: Starlette
+    teams: TeamsReceiver
+    receivers_app: Starlette
 
     @property
     def webhook_secret(self) -> str:
@@ -92,6 +97,11 @@ def build_sandbox(*, table_connection_string: str, tenant: Path | dict[str, Any]
     # else stays fast; with it on (`make run`, throttling tests, benchmarks) both follow the documented figures.
     values.setdefault("GRAPH_BUDGET_ENABLED", "true" if throttle else "false")
     root = base_url or "http://sandbox.invalid"
+    values.setdefault("TEAMS_WEBHOOK_URL", f"{base_url or 'http://sandbox.invalid'}/teams/workflows/alerts")
+    # mfaops's own app id as the simulator writes it in audit events: the monitor knows its own changes.
+    values.setdefault("MFAOPS_APP_ID", graph.tenant.app["appId"])
+    values.setdefault("ALERT_MAIL_FROM", f"mfaops@{graph.tenant.domain}")
+    values.setdefault("ALERT_MAIL_TO", f"secops@{graph.tenant.domain}")
     values.update({
         "TABLE_CONNECTION_STRING": table_connection_string,
         "GRAPH_BASE_URL": f"{root}/graph", "GRAPH_AUTH": "none",
@@ -102,14 +112,18 @@ def build_sandbox(*, table_connection_string: str, tenant: Path | dict[str, Any]
     configure_logging(settings)
     queue = InProcessQueue(max_deliveries=settings.queue_max_deliveries)
     alerts = LogAlerts()
-    graph_transport = servicenow_transport = None
+    teams = TeamsReceiver()
+    receivers_app = build_receivers_app(teams)
+    graph_transport = servicenow_transport = receiver_transport = None
     if base_url is None:
         graph_transport = _MountedTransport(graph_app, "/graph")
         servicenow_transport = _MountedTransport(servicenow_app, "/servicenow")
+        receiver_transport = _MountedTransport(receivers_app, "/teams")
     container = Container(settings, graph_transport=graph_transport, servicenow_transport=servicenow_transport,
-                          queue=queue, alerts=alerts)
+                          queue=queue, alerts=alerts, receiver_transport=receiver_transport)
     return Sandbox(settings=settings, graph=graph, servicenow=servicenow, queue=queue, alerts=alerts,
-                   container=container, graph_app=graph_app, servicenow_app=servicenow_app)
+                   container=container, graph_app=graph_app, servicenow_app=servicenow_app, teams=teams,
+                   receivers_app=receivers_app)
 
 
 class _MountedTransport(httpx.ASGITransport):

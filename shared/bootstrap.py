@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from shared.alerts import Alerts
     from shared.cleanup.service import CleanupService
+    from shared.detection.service import MonitorService
     from shared.graph.budget import GraphBudget
     from shared.graph.port import GraphGateway
     from shared.itsm.port import TicketSystem
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 class Container:
     def __init__(self, settings: Settings, *, graph_transport: httpx.AsyncBaseTransport | None = None,
                  servicenow_transport: httpx.AsyncBaseTransport | None = None, queue: JobQueue | None = None,
-                 alerts: Alerts | None = None) -> None:
+                 alerts: Alerts | None = None, receiver_transport: httpx.AsyncBaseTransport | None = None,
+                 sinks: dict[str, Alerts] | None = None) -> None:
         self.settings = settings
         # Tests route Graph and ServiceNow to in-process simulators, and the local host brings its own queue;
         # in Azure these stay None (real HTTPS, Service Bus, alert logs).
@@ -39,6 +41,9 @@ class Container:
         self.servicenow_transport = servicenow_transport
         self._queue = queue
         self._alerts = alerts
+        self.receiver_transport = receiver_transport  # the Teams webhook (a local receiver in the sandbox)
+        self._sinks = sinks
+        self._alert_http: httpx.AsyncClient | None = None
         self._tickets: TicketSystem | None = None
         self._servicenow_http: httpx.AsyncClient | None = None
         self._tap_drop: TapDrop | None = None
@@ -146,6 +151,55 @@ class Container:
                 self._alerts = LogAlerts()
         return self._alerts
 
+    def alert_sinks(self) -> dict[str, Alerts]:
+        """The monitor's sinks by name, as ALERT_SINKS lists them (findings are delivered to each)."""
+        if self._sinks is None:
+            import httpx
+
+            settings = self.settings
+            sinks: dict[str, Alerts] = {}
+            wanted = settings.alert_sink_set
+            if "log" in wanted:
+                from shared.alerts import LogAlerts
+
+                log_sink = self._alerts if isinstance(self._alerts, LogAlerts) else LogAlerts()
+                sinks["log"] = log_sink
+            if "topic" in wanted and settings.servicebus_namespace and settings.alerts_topic:
+                from shared.alerts import TopicAlerts
+
+                sinks["topic"] = TopicAlerts(settings.servicebus_namespace, settings.alerts_topic, self.credential())
+            if "teams" in wanted:
+                from shared.alerts.teams import TeamsAlerts
+
+                if not settings.teams_webhook_url.get_secret_value():
+                    raise ConfigurationError("ALERT_SINKS names teams: TEAMS_WEBHOOK_URL must be set")
+                self._alert_http = self._alert_http or httpx.AsyncClient(transport=self.receiver_transport,
+                                                                         timeout=30.0)
+                sinks["teams"] = TeamsAlerts(self._alert_http, settings.teams_webhook_url.get_secret_value())
+            if "mail" in wanted:
+                from shared.alerts.mail import MailAlerts
+
+                if not settings.alert_mail_from or not settings.alert_mail_to:
+                    raise ConfigurationError("ALERT_SINKS names mail: ALERT_MAIL_FROM and ALERT_MAIL_TO must be set")
+                sinks["mail"] = MailAlerts(self.graph(), settings.alert_mail_from,
+                                           [a.strip() for a in settings.alert_mail_to.split(",") if a.strip()])
+            if "servicenow" in wanted:
+                from shared.alerts.incident import IncidentAlerts
+
+                sinks["servicenow"] = IncidentAlerts(self.tickets(), settings.alert_servicenow_table,
+                                                     settings.alert_servicenow_group)
+            self._sinks = sinks
+        return self._sinks
+
+    def monitor_service(self) -> MonitorService:
+        from shared.detection.service import MonitorService
+        from shared.detection.store import MonitorStore
+
+        tickets = self.tickets() if self.settings.servicenow_instance_url else None
+        return MonitorService(settings=self.settings, graph=self.graph(), jobs=self.job_store(),
+                              store=MonitorStore(self.table_service(), self.settings.monitor_table),
+                              sinks=self.alert_sinks(), tickets=tickets)
+
     def tap_drop(self) -> TapDrop:
         if self._tap_drop is None:
             from shared.tapdrop import TapDrop
@@ -178,10 +232,14 @@ class Container:
         return self._reset
 
     async def close(self) -> None:
-        for client in (self._queue, self._alerts):
+        for client in (self._queue, self._alerts, *(self._sinks or {}).values()):
             closer = getattr(client, "close", None)
             if closer is not None:
                 await closer()
+        self._sinks = None
+        if self._alert_http is not None:
+            await self._alert_http.aclose()
+            self._alert_http = None
         if self._servicenow_http is not None:
             await self._servicenow_http.aclose()
             self._servicenow_http = None
@@ -215,6 +273,10 @@ def configure_logging(settings: Settings) -> None:
     import logging
 
     logging.getLogger("mfaops").setLevel(settings.log_level)
+    # httpx logs every request's full URL at INFO; a Teams Workflows URL carries its signature in the query, so
+    # those lines would put a secret in Application Insights.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def use_container(new: Container | None) -> None:

@@ -7,6 +7,7 @@ references.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from typing import Literal
 
@@ -92,6 +93,42 @@ class Settings(BaseSettings):
     queue_max_deliveries: int = Field(default=5, ge=1, le=100, alias="QUEUE_MAX_DELIVERIES")
     alerts_topic: str = Field(default="mfaops-alerts", alias="ALERTS_TOPIC")
 
+    # Registration monitor (timer MONITOR_SCHEDULE; `mfaops monitor`).
+    monitor_schedule: str = Field(default="0 */5 * * * *", alias="MONITOR_SCHEDULE")
+    monitor_table: str = Field(default="mfaopsmonitor", alias="MONITOR_TABLE")
+    monitor_first_lookback_hours: int = Field(default=24, ge=1, le=720, alias="MONITOR_FIRST_LOOKBACK_HOURS")
+    monitor_page_size: int = Field(default=999, ge=1, le=999, alias="MONITOR_PAGE_SIZE")
+    monitor_overlap_minutes: int = Field(default=15, ge=0, le=1440, alias="MONITOR_OVERLAP_MINUTES")
+    monitor_watchlist_group: str = Field(default="", alias="MONITOR_WATCHLIST_GROUP")
+    trusted_ip_ranges: str = Field(default="", alias="TRUSTED_IP_RANGES")
+    allowed_phone_country_codes: str = Field(default="", alias="ALLOWED_PHONE_COUNTRY_CODES")
+    reregistration_expected_hours: int = Field(default=24, ge=1, le=720, alias="REREGISTRATION_EXPECTED_HOURS")
+    monitor_risk_window_hours: int = Field(default=2, ge=1, le=168, alias="MONITOR_RISK_WINDOW_HOURS")
+    monitor_admin_risk_window_hours: int = Field(default=4, ge=1, le=168, alias="MONITOR_ADMIN_RISK_WINDOW_HOURS")
+    monitor_signin_baseline_days: int = Field(default=30, ge=1, le=180, alias="MONITOR_SIGNIN_BASELINE_DAYS")
+    monitor_sspr_window_hours: int = Field(default=4, ge=1, le=168, alias="MONITOR_SSPR_WINDOW_HOURS")
+    monitor_burst_threshold: int = Field(default=5, ge=2, le=10_000, alias="MONITOR_BURST_THRESHOLD")
+    monitor_burst_window_minutes: int = Field(default=60, ge=1, le=10_080, alias="MONITOR_BURST_WINDOW_MINUTES")
+    monitor_actor_threshold: int = Field(default=5, ge=2, le=10_000, alias="MONITOR_ACTOR_THRESHOLD")
+    monitor_actor_window_minutes: int = Field(default=60, ge=1, le=10_080, alias="MONITOR_ACTOR_WINDOW_MINUTES")
+    monitor_shared_phone_users: int = Field(default=2, ge=2, le=1000, alias="MONITOR_SHARED_PHONE_USERS")
+    monitor_ticket_window_hours: int = Field(default=24, ge=1, le=720, alias="MONITOR_TICKET_WINDOW_HOURS")
+    monitor_expected: Literal["suppress", "downgrade"] = Field(default="suppress", alias="MONITOR_EXPECTED")
+    monitor_contain: str = Field(default="", alias="MONITOR_CONTAIN")
+    monitor_phone_hash_key: SecretStr = Field(default=SecretStr(""), alias="MONITOR_PHONE_HASH_KEY")
+    mfaops_app_id: str = Field(default="", alias="MFAOPS_APP_ID")
+
+    # Alert sinks (several at once): log, topic, teams, mail, servicenow.
+    alert_sinks: str = Field(default="log,topic", alias="ALERT_SINKS")
+    alert_min_severity: Literal["low", "medium", "high", "critical"] = Field(default="medium",
+                                                                             alias="ALERT_MIN_SEVERITY")
+    teams_webhook_url: SecretStr = Field(default=SecretStr(""), alias="TEAMS_WEBHOOK_URL")
+    alert_mail_from: str = Field(default="", alias="ALERT_MAIL_FROM")
+    alert_mail_to: str = Field(default="", alias="ALERT_MAIL_TO")
+    alert_servicenow_table: str = Field(default="incident", alias="ALERT_SERVICENOW_TABLE")
+    alert_servicenow_group: str = Field(default="", alias="ALERT_SERVICENOW_GROUP")
+    alert_attempts: int = Field(default=3, ge=1, le=10, alias="ALERT_ATTEMPTS")
+
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
     @property
@@ -110,6 +147,65 @@ class Settings(BaseSettings):
     def privileged_role_set(self) -> frozenset[str]:
         """Role names or template ids that make a user privileged; '*' means any directory role."""
         return frozenset(r.strip().lower() for r in self.privileged_roles.split(",") if r.strip())
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(r.strip(), strict=False) for r in self.trusted_ip_ranges.split(",")
+                     if r.strip())
+
+    @property
+    def allowed_phone_codes(self) -> tuple[str, ...]:
+        return tuple("+" + c.strip().lstrip("+") for c in self.allowed_phone_country_codes.split(",") if c.strip())
+
+    @property
+    def mfaops_app_id_set(self) -> frozenset[str]:
+        ids = {a.strip().lower() for a in self.mfaops_app_id.split(",") if a.strip()}
+        return frozenset(ids | ({self.azure_client_id.lower()} if self.azure_client_id else set()))
+
+    @property
+    def alert_sink_set(self) -> frozenset[str]:
+        return frozenset(s.strip().lower() for s in self.alert_sinks.split(",") if s.strip())
+
+    @property
+    def contain_rules(self) -> frozenset[str]:
+        """MONITOR_CONTAIN entries: rule ids, or severities (that severity and above)."""
+        return frozenset(s.strip().lower() for s in self.monitor_contain.split(",") if s.strip())
+
+    @field_validator("trusted_ip_ranges")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{item.strip()!r} is not an IP range (CIDR, e.g. 203.0.113.0/24)") from None
+        return value
+
+    @field_validator("allowed_phone_country_codes")
+    @classmethod
+    def _codes(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip() and not item.strip().lstrip("+").isdigit():
+                raise ValueError(f"{item.strip()!r} is not a country calling code (e.g. +1, +44)")
+        return value
+
+    @field_validator("alert_sinks")
+    @classmethod
+    def _sinks(cls, value: str) -> str:
+        unknown = {s.strip().lower() for s in value.split(",") if s.strip()} - {"log", "topic", "teams", "mail",
+                                                                                "servicenow"}
+        if unknown:
+            raise ValueError(f"unknown sink(s) {', '.join(sorted(unknown))}: use log, topic, teams, mail, servicenow")
+        return value
+
+    @field_validator("monitor_contain")
+    @classmethod
+    def _contain(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip() and not all(ch.isalnum() or ch == "-" for ch in item.strip()):
+                raise ValueError(f"{item.strip()!r} is neither a rule id nor a severity")
+        return value
 
     @field_validator("*", mode="before")
     @classmethod

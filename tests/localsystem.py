@@ -23,7 +23,7 @@ def serving(secret: str, *, tenant: Path | None = None, env: dict[str, str] | No
     if tenant is not None:
         args += ["--tenant", str(tenant)]
     # The TAP sweep timer would otherwise fire at the next quarter hour and change what a test is looking at.
-    quiet = {"TAP_SWEEP_SCHEDULE": "0 0 0 1 1 *"}
+    quiet = {"TAP_SWEEP_SCHEDULE": "0 0 0 1 1 *", "MONITOR_SCHEDULE": "0 0 0 1 1 *"}
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "SERVICENOW_WEBHOOK_SECRET": secret, **quiet, **(env or {})})
     try:

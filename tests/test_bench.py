@@ -49,3 +49,10 @@ def test_timers_bench_runs_the_sweep_and_a_plan_on_a_generated_tenant() -> None:
     sweep, plan = out["cases"]  # type: ignore[misc]
     assert sweep["case"] == "tap_sweep" and sweep["candidates"] == 3 and sweep["failed"] == 0
     assert plan["case"] == "cleanup_plan" and plan["items"] == 6
+
+
+def test_classify_bench_reports_rate_and_memory_of_the_cli() -> None:
+    out = run("bench.classify", "--events", "2000")
+    small, large = out["cases"]  # type: ignore[misc]
+    assert small["events"] == 200 and large["events"] == 2000
+    assert large["lines_out"] > 0 and large["events_per_s"] > 0 and large["peak_rss_mb"] > 0

@@ -250,3 +250,53 @@ def test_cleanup_plan_show_apply_and_refusals(local_system: str, tmp_path: Path)
     bad.write_text("max_removals_per_run: 1\nrules:\n  - id: m\n    kind: method_type\n    remove: [appPassword]\n")
     invalid = run_cli("--local", "cleanup", "plan", "--policy", str(bad))
     assert invalid.returncode == 2 and "line 5" in invalid.stderr and "Traceback" not in invalid.stderr
+
+
+def test_monitor_scan_findings_and_contain_on_the_local_system(local_system: str) -> None:
+    upn = "alan.turing@contoso.example"  # privileged: a registration on this account is a finding
+    answer = httpx.post(f"{local_system}/graph/_sandbox/users/{upn}/register",
+                        json={"type": "fido2", "displayName": "New key", "ipAddress": "192.0.2.44"}, timeout=30)
+    assert answer.status_code == 201, answer.text
+    scan = mfaops("--local", "--json", "monitor", "scan")
+    assert scan.returncode == 0, scan.stderr
+    lines = [json.loads(line) for line in scan.stdout.splitlines()]
+    assert {line["kind"] for line in lines} <= {"event", "finding", "scan"}
+    found = [line for line in lines if line["kind"] == "finding" and line["rule"] == "privileged-target"
+             and line["target"] == upn]
+    assert found and all(set(f) >= {"event_id", "rule", "severity", "target", "summary", "finding_id"}
+                         for f in found)
+    event = next(line for line in lines if line["kind"] == "event" and line["event_id"] == found[0]["event_id"])
+    assert event["methods_added"] == ["fido2SecurityKey"] and event["ip"] == "192.0.2.44"
+    again = mfaops("--local", "--json", "monitor", "scan")
+    assert not [json.loads(line) for line in again.stdout.splitlines() if json.loads(line)["kind"] == "finding"]
+    listed = json.loads(mfaops("--local", "--json", "monitor", "findings", "--severity", "high").stdout)
+    assert found[0]["finding_id"] in {f["finding_id"] for f in listed["findings"]}
+    posts = httpx.get(f"{local_system}/teams/_sandbox/posts", timeout=30).json()["posts"]
+    assert any(found[0]["finding_id"] in json.dumps(p) for p in posts)  # the alert, end to end
+    contained = mfaops("--local", "--json", "monitor", "contain", found[0]["finding_id"], "--by",
+                       "ops@contoso.example", "--yes")
+    assert contained.returncode == 0, contained.stderr
+    job = json.loads(contained.stdout)
+    assert job["kind"] == "containment" and job["state"] == "succeeded"
+    missing = mfaops("--local", "monitor", "contain", "nope", "--by", "ops@contoso.example", "--yes")
+    assert missing.returncode == 2 and "no finding" in missing.stderr
+
+
+def test_monitor_classify_reads_files_and_stdin_and_refuses_malformed_input(tmp_path: Path) -> None:
+    from tests.detection.events import am
+
+    events = [am("User registered security info", "User registered Mobile Phone SMS", "ada@contoso.example"),
+              am("User reviewed security info", "User reviewed security info", "ada@contoso.example")]
+    path = tmp_path / "audits.json"
+    path.write_text(json.dumps({"value": events}))
+    out = mfaops("monitor", "classify", str(path))
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line)["kind"] for line in out.stdout.splitlines()] == ["event"]
+    piped = subprocess.run([sys.executable, "-m", "cli", "monitor", "classify", "-"], cwd=ROOT, capture_output=True,
+                           text=True, input="\n".join(json.dumps(e) for e in events), timeout=60)
+    assert piped.returncode == 0 and len(piped.stdout.splitlines()) == 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(events[0]) + "\n{not json\n")
+    refused = mfaops("monitor", "classify", str(bad))
+    assert refused.returncode == 2 and "line 2" in refused.stderr and "Traceback" not in refused.stderr
+    assert mfaops("monitor", "classify", str(tmp_path / "none.json")).returncode == 2

@@ -32,3 +32,17 @@ async def test_the_table_api_needs_basic_auth_and_appends_journal_fields() -> No
         await client.post("/_sandbox/config", json={"fail_next": 2, "status": 429})
         assert [(await client.get(url)).status_code for _ in range(3)] == [429, 429, 200]
         assert len((await client.get("/_sandbox/journal")).json()["journal"]) == 2
+
+
+async def test_a_table_api_insert_creates_an_incident_and_needs_auth() -> None:
+    instance = ServiceNowInstance.from_section({})
+    async with await client_for(instance, auth=False) as anonymous:
+        assert (await anonymous.post("/api/now/table/incident", json={"short_description": "x"})).status_code == 401
+    async with await client_for(instance) as client:
+        created = await client.post("/api/now/table/incident", json={"short_description": "mfaops alert",
+                                                                     "urgency": "1"})
+        assert created.status_code == 201
+        row = created.json()["result"]
+        assert row["number"].startswith("INC") and len(row["sys_id"]) == 32
+        assert (await client.get(f"/api/now/table/incident/{row['sys_id']}")).json()["result"]["urgency"] == "1"
+        assert (await client.post("/api/now/table/incident", content=b"{bad")).status_code == 400

@@ -243,7 +243,11 @@ class GraphSimulator:
                 else ""
             return _response(self.error(400, "BadRequest", "Unable to read JSON request payload. Please ensure "
                                         "Content-Type header is set and payload is of valid JSON format." + where))
+        # The mount point is part of every link the simulator writes (nextLink), in-process and over loopback.
+        root = str(request.scope.get("root_path", "")).rstrip("/")
         base_url = str(request.base_url).rstrip("/")
+        if root and not base_url.endswith(root):
+            base_url += root
         query = dict(request.query_params)
         started = time.monotonic()
         if path.startswith("/_sandbox/"):

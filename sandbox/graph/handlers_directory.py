@@ -7,7 +7,7 @@ from typing import Any
 from sandbox.graph import audit
 from sandbox.graph.app import Ctx, GraphError, GraphSimulator, Reply
 from sandbox.graph.odata import apply_orderby, apply_select, parse_filter
-from sandbox.graph.tenant import User
+from sandbox.graph.tenant import User, role_template
 from sandbox.graph.views import directory_objects, iso, registration_view, user_view
 
 
@@ -95,18 +95,56 @@ def directory_audits(ctx: Ctx) -> dict[str, Any]:
     return query(ctx, events, "auditLogs/directoryAudits", default_top=1000, max_top=1000)
 
 
+# Sign-in logs need Entra ID P1 and Identity Protection's lists need P2; without the licence Graph answers 403
+# Authentication_RequestFromNonPremiumTenantOrB2CTenant "Neither tenant is B2C or tenant doesn't have premium
+# license" (signin-list "Prerequisites"; microsoft-graph-docs issues 7276 and 11986, steampipe-plugin-azuread
+# issue 98 quote the body). The tenant file's "licenses" ({"P1": bool, "P2": bool}) decides.
+def require_licence(ctx: Ctx, plan: str) -> None:
+    if not ctx.tenant.licenses.get(plan, True):
+        raise GraphError(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                         "Neither tenant is B2C or tenant doesn't have premium license")
+
+
 def sign_ins(ctx: Ctx) -> dict[str, Any]:
+    require_licence(ctx, "P1")
     rows = sorted(ctx.tenant.sign_ins, key=lambda e: e.get("createdDateTime", ""), reverse=True)
     return query(ctx, rows, "auditLogs/signIns", default_top=1000, max_top=1000)
 
 
 def risky_users(ctx: Ctx) -> dict[str, Any]:
+    require_licence(ctx, "P2")
     return query(ctx, ctx.tenant.risky_users, "identityProtection/riskyUsers", default_top=500, max_top=500)
 
 
 def risk_detections(ctx: Ctx) -> dict[str, Any]:
+    require_licence(ctx, "P2")
     rows = sorted(ctx.tenant.risk_detections, key=lambda e: e.get("activityDateTime", ""), reverse=True)
     return query(ctx, rows, "identityProtection/riskDetections", default_top=500, max_top=500)
+
+
+def _roles(ctx: Ctx) -> dict[str, dict[str, Any]]:
+    """Activated directory roles: the ones some user holds (directoryrole-list lists only activated roles)."""
+    roles: dict[str, dict[str, Any]] = {}
+    for user in ctx.tenant.users.values():
+        for name in user.roles:
+            rid = role_template(name)
+            roles.setdefault(rid, {"id": rid, "displayName": name, "roleTemplateId": rid, "members": []})
+            roles[rid]["members"].append(user)
+    return roles
+
+
+def directory_roles(ctx: Ctx) -> dict[str, Any]:
+    rows = [{k: v for k, v in r.items() if k != "members"} for r in _roles(ctx).values()]
+    return query(ctx, rows, "directoryRoles")
+
+
+def role_members(ctx: Ctx, rid: str) -> dict[str, Any]:
+    role = _roles(ctx).get(rid) or next((r for r in _roles(ctx).values() if r["roleTemplateId"] == rid), None)
+    if role is None:
+        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{rid}' does not exist or one of its queried "
+                         "reference-property objects are not present.")
+    members = [{"@odata.type": "#microsoft.graph.user", **user_view(u)} for u in role["members"]]
+    return query(ctx, members, "directoryObjects")
 
 
 def ca_policies(ctx: Ctx) -> dict[str, Any]:
@@ -139,5 +177,7 @@ def register(sim: GraphSimulator) -> None:
     sim.add("GET", "/identityProtection/riskyUsers", risky_users)
     sim.add("GET", "/identityProtection/riskDetections", risk_detections)
     sim.add("GET", "/identity/conditionalAccess/policies", ca_policies)
+    sim.add("GET", "/directoryRoles", directory_roles)
+    sim.add("GET", "/directoryRoles/{rid}/members", role_members)
     sim.add("GET", "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{config_id}",
             method_configuration)

@@ -42,6 +42,11 @@ ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     # riskyuser-list, riskdetection-list
     ("GET", "/identityProtection/riskyUsers"): ("IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"),
     ("GET", "/identityProtection/riskDetections"): ("IdentityRiskEvent.Read.All",),
+    # directoryrole-list, directoryrole-list-members
+    ("GET", "/directoryRoles"): ("RoleManagement.Read.Directory", "Directory.Read.All",
+                                 "RoleManagement.ReadWrite.Directory", "Directory.ReadWrite.All"),
+    ("GET", "/directoryRoles/{rid}/members"): ("RoleManagement.Read.Directory", "Directory.Read.All",
+                                               "RoleManagement.ReadWrite.Directory", "Directory.ReadWrite.All"),
     # conditionalaccessroot-list-policies
     ("GET", "/identity/conditionalAccess/policies"): ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"),
     # authenticationmethodconfiguration-get

@@ -114,6 +114,7 @@ class Tenant:
     app_roles: set[str] | None = None
     clock: Clock = field(default_factory=Clock)
     servicenow: dict[str, Any] = field(default_factory=dict)
+    licenses: dict[str, bool] = field(default_factory=lambda: {"P1": True, "P2": True})
     raw: dict[str, Any] = field(default_factory=dict)
 
     def user(self, key: str) -> User | None:
@@ -201,6 +202,7 @@ def tenant_from_dict(data: dict[str, Any]) -> Tenant:
     tenant.risky_users = [_with_user_id(tenant, r, "id") for r in data.get("riskyUsers", [])]
     tenant.audits = list(data.get("directoryAudits", []))
     tenant.servicenow = dict(data.get("servicenow", {}))
+    tenant.licenses = {"P1": True, "P2": True, **{k: bool(v) for k, v in data.get("licenses", {}).items()}}
     return tenant
 
 

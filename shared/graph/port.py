@@ -228,3 +228,29 @@ class GraphGateway(abc.ABC):
     async def directory_audits(self, *, since: datetime, until: datetime | None = None,
                                activity: str | None = None, service: str | None = None) -> list[dict[str, Any]]:
         """Directory audit events in [since, until], oldest first, every page."""
+
+    # -- the registration monitor (tenant context is read once per run) --------------------------------------
+    @abc.abstractmethod
+    async def audit_page(self, *, since: datetime, next_link: str | None = None, top: int = 999) -> Page:
+        """One page of directory audits at or after ``since`` from the services that record method changes,
+        oldest first (server-side ``$filter`` and ``$orderby``); follow ``next_link`` for the next page."""
+
+    @abc.abstractmethod
+    async def sign_ins(self, user_ids: list[str], *, since: datetime) -> list[dict[str, Any]]:
+        """Sign-ins of these users since ``since`` (every page; Entra ID P1, else GraphForbiddenError)."""
+
+    @abc.abstractmethod
+    async def risky_users(self) -> list[dict[str, Any]]:
+        """Users Identity Protection holds at risk or confirmed compromised (Entra ID P2)."""
+
+    @abc.abstractmethod
+    async def risk_detections(self, *, since: datetime) -> list[dict[str, Any]]:
+        """Risk detections since ``since`` (Entra ID P2)."""
+
+    @abc.abstractmethod
+    async def role_holders(self) -> dict[str, set[str]]:
+        """User id -> display names of the directory roles the user holds (activated roles, direct members)."""
+
+    @abc.abstractmethod
+    async def send_mail(self, sender: str, message: dict[str, Any]) -> None:
+        """``POST /users/{sender}/sendMail`` with a Graph message resource (Mail.Send)."""

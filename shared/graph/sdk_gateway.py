@@ -63,6 +63,10 @@ SEGMENTS = {
     "platformCredential": "platformCredentialMethods", "externalAuthenticationMethod": "externalAuthenticationMethods",
 }
 
+# Where Entra writes method changes: the Authentication Methods service, Core Directory ("Update user", per-user
+# MFA) and self-service password reset (the registration-then-SSPR rule).
+AUDIT_SERVICES = ("Authentication Methods", "Core Directory", "Self-service Password Management")
+
 
 class SdkGraphGateway(GraphGateway):
     def __init__(self, client: GraphServiceClient, *, retry_after_cap_s: float = 30.0, max_retries: int = 3,
@@ -643,6 +647,63 @@ class SdkGraphGateway(GraphGateway):
                 events.extend(_to_json(e) for e in page.value or [])
                 page = await builder.with_url(page.odata_next_link).get() if page.odata_next_link else None
         return sorted(events, key=lambda e: str(e.get("activityDateTime", "")))
+
+
+    # -- the registration monitor --------------------------------------------------------------------------
+    async def audit_page(self, *, since: datetime, next_link: str | None = None, top: int = 999) -> Page:
+        from urllib.parse import urlencode
+
+        if next_link:
+            url = next_link
+        else:
+            services = " or ".join(f"loggedByService eq '{s}'" for s in AUDIT_SERVICES)
+            query = urlencode({"$filter": f"activityDateTime ge {_odata_time(since)} and ({services})",
+                               "$orderby": "activityDateTime asc", "$top": str(top)})
+            url = f"{self._v1}/auditLogs/directoryAudits?{query}"
+        async with graph_errors("read directory audits"):
+            page = await self._raw(Method.GET, url)
+        return Page(items=list((page or {}).get("value") or []), next_link=(page or {}).get("@odata.nextLink"))
+
+    async def sign_ins(self, user_ids: list[str], *, since: datetime) -> list[dict[str, Any]]:
+        from urllib.parse import urlencode
+
+        rows: list[dict[str, Any]] = []
+        # 15 users a request keeps the URL short; sign-ins are in the 5-per-10-s reports bucket, so few requests.
+        for start in range(0, len(user_ids), 15):
+            users = " or ".join(f"userId eq '{_quote(u)}'" for u in user_ids[start:start + 15])
+            query = urlencode({"$filter": f"createdDateTime ge {_odata_time(since)} and ({users})", "$top": "999"})
+            rows += await self._pages(f"{self._v1}/auditLogs/signIns?{query}", "read sign-in logs")
+        return rows
+
+    async def risky_users(self) -> list[dict[str, Any]]:
+        from urllib.parse import urlencode
+
+        query = urlencode({"$filter": "riskState eq 'atRisk' or riskState eq 'confirmedCompromised'"})
+        return await self._pages(f"{self._v1}/identityProtection/riskyUsers?{query}", "read risky users")
+
+    async def risk_detections(self, *, since: datetime) -> list[dict[str, Any]]:
+        from urllib.parse import urlencode
+
+        query = urlencode({"$filter": f"activityDateTime ge {_odata_time(since)}"})
+        return await self._pages(f"{self._v1}/identityProtection/riskDetections?{query}", "read risk detections")
+
+    async def role_holders(self) -> dict[str, set[str]]:
+        roles = await self._pages(f"{self._v1}/directoryRoles", "list directory roles")
+        names = {str(r["id"]): str(r.get("displayName", "")) for r in roles if r.get("id")}
+        answers = await self.get_many({rid: f"/directoryRoles/{rid}/members?$select=id" for rid in names})
+        holders: dict[str, set[str]] = {}
+        for rid, (status, body) in answers.items():
+            if status >= 300:
+                raise GraphForbiddenError(f"list members of role {names[rid]}: status {status}", status=status) \
+                    if status in (401, 403) else GraphError(f"list members of role {names[rid]}", status=status)
+            for member in (body or {}).get("value") or []:
+                holders.setdefault(str(member.get("id", "")).lower(), set()).add(names[rid])
+        return holders
+
+    async def send_mail(self, sender: str, message: dict[str, Any]) -> None:
+        async with graph_errors(f"send mail as {sender}"):
+            await self._raw(Method.POST, f"{self._v1}/users/{sender}/sendMail",
+                            {"message": message, "saveToSentItems": False})
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,3 +48,7 @@ class TicketSystem(abc.ABC):
     @abc.abstractmethod
     async def write_back(self, table: str, sys_id: str, work_note: str, *, state: str = "") -> None:
         """Append a work note (and set the state when given)."""
+
+    @abc.abstractmethod
+    async def create_record(self, table: str, fields: dict[str, str]) -> str:
+        """Create a record (an incident, for alerts); its sys_id."""

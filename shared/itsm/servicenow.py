@@ -60,6 +60,12 @@ class ServiceNowTickets(TicketSystem):
         response = await self._send("PATCH", f"{self._base}/api/now/table/{table}/{sys_id}", json=body)
         _raise_for(response, "write back to the ticket")
 
+    async def create_record(self, table: str, fields: dict[str, str]) -> str:
+        response = await self._send("POST", f"{self._base}/api/now/table/{table}", json=fields,
+                                    params={"sysparm_fields": "sys_id,number"})
+        _raise_for(response, f"create a {table} record")
+        return str(response.json().get("result", {}).get("sys_id", ""))
+
 
 def _retry_after(response: httpx.Response) -> float | None:
     try:

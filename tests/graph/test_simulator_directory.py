@@ -201,3 +201,44 @@ async def test_send_mail_is_stored_not_sent(graph_http: httpx.AsyncClient, graph
 async def test_sandbox_control_is_not_reachable_under_the_graph_versions(graph_http: httpx.AsyncClient) -> None:
     assert (await graph_http.get(f"{V1}/_sandbox/calls")).status_code == 400
     assert (await graph_http.get("/v2.0/users")).status_code == 400
+
+
+async def test_sign_ins_and_identity_protection_need_their_licences(graph_http: httpx.AsyncClient,
+                                                                     graph_sim: GraphSimulator) -> None:
+    for path in ("/auditLogs/signIns", "/identityProtection/riskyUsers", "/identityProtection/riskDetections"):
+        assert (await graph_http.get(f"{V1}{path}")).status_code == 200
+    graph_sim.tenant.licenses = {"P1": False, "P2": False}
+    for path in ("/auditLogs/signIns", "/identityProtection/riskyUsers", "/identityProtection/riskDetections"):
+        response = await graph_http.get(f"{V1}{path}")
+        assert response.status_code == 403
+        error = response.json()["error"]
+        assert error["code"] == "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+        assert error["message"] == "Neither tenant is B2C or tenant doesn't have premium license"
+    graph_sim.tenant.licenses = {"P1": True, "P2": False}  # P1 alone: sign-ins yes, Identity Protection no
+    assert (await graph_http.get(f"{V1}/auditLogs/signIns")).status_code == 200
+    assert (await graph_http.get(f"{V1}/identityProtection/riskyUsers")).status_code == 403
+
+
+async def test_directory_roles_list_activated_roles_and_their_members(graph_http: httpx.AsyncClient) -> None:
+    roles = (await graph_http.get(f"{V1}/directoryRoles")).json()["value"]
+    names = {r["displayName"]: r["id"] for r in roles}
+    assert "Global Administrator" in names and "Privileged Authentication Administrator" in names
+    members = (await graph_http.get(f"{V1}/directoryRoles/{names['Privileged Authentication Administrator']}"
+                                    "/members")).json()["value"]
+    assert [m["userPrincipalName"] for m in members] == ["alan.turing@contoso.example"]
+    assert (await graph_http.get(f"{V1}/directoryRoles/nope/members")).status_code == 404
+
+
+async def test_directory_audits_page_oldest_first_with_the_services_filter(graph_http: httpx.AsyncClient,
+                                                                          graph_sim: GraphSimulator) -> None:
+    now = graph_sim.tenant.clock.now()
+    for i, service in enumerate(["Authentication Methods", "Core Directory", "Group Management"] * 3):
+        graph_sim.tenant.audits.append({"id": f"evt{i}", "activityDisplayName": "x", "loggedByService": service,
+                                        "activityDateTime": (now - timedelta(minutes=i)).isoformat()
+                                        .replace("+00:00", "Z")})
+    since = (now - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    items = await all_pages(graph_http, f"{V1}/auditLogs/directoryAudits", **{
+        "$filter": f"activityDateTime ge {since} and (loggedByService eq 'Authentication Methods' or "
+                   "loggedByService eq 'Core Directory')", "$orderby": "activityDateTime asc", "$top": "2"})
+    ours = [i["id"] for i in items if i["id"].startswith("evt")]
+    assert ours == ["evt7", "evt6", "evt4", "evt3", "evt1", "evt0"]
