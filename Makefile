@@ -9,7 +9,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 IAC_VENV := .venv-iac
 CHECKOV := BC_SKIP_MAPPING=TRUE $(IAC_VENV)/bin/checkov --framework bicep --compact --quiet --skip-download
 
-.PHONY: install run test lint typecheck unit iac bench clean
+.PHONY: install browser run test lint typecheck unit iac bench chaos clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 install: $(STAMP) node_modules/.package-lock.json
 
+# The posture report is tested in headless Chromium: Debian's chromium and its driver, installed when missing.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "chromium is missing and apt-get is not here: install Debian's chromium and chromium-driver"; exit 1; }; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { \
+	    $$SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null; }; }
+
 run: install
 	$(PY) -m sandbox run $(ARGS)
 
@@ -33,7 +41,7 @@ lint: install
 typecheck: install
 	$(PY) -m mypy shared functions sandbox bench cli function_app.py
 
-unit: install
+unit: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Checkov has its own venv: its pinned dependencies would fight the app's. graph-permissions.bicep is left
@@ -47,6 +55,10 @@ iac: $(IAC_VENV)/.installed
 	$(CHECKOV) -d bicep --skip-path graph-permissions.bicep --skip-path api-app.bicep
 
 test: lint typecheck iac unit
+
+# The attack suite in full (make test runs its short form): one JSON summary.
+chaos: install
+	$(PY) -m bench.chaos
 
 bench: install
 	$(PY) -m bench

@@ -37,6 +37,7 @@ param maximumInstanceCount int = 40
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var jobsTable = 'mfaopsjobs'
 var monitorTable = 'mfaopsmonitor'
+var postureTable = 'mfaopsposture'
 var jobsByUserTable = 'mfaopsjobsbyuser'
 var resetQueue = 'mfaops-reset'
 var deploymentContainer = 'app-package'
@@ -135,6 +136,11 @@ resource jobsByUserTableResource 'Microsoft.Storage/storageAccounts/tableService
 resource monitorTableResource 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
   parent: tableService
   name: monitorTable
+}
+
+resource postureTableResource 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: postureTable
 }
 
 // ---- Service Bus: the reset queue and the alerts topic ------------------------------------------------
@@ -334,6 +340,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: '${bus.name}.servicebus.windows.net' }
         { name: 'QUEUE_MAX_DELIVERIES', value: string(queue.properties.maxDeliveryCount) }
         { name: 'ALERTS_TOPIC', value: alertsTopic.name }
+        { name: 'STUCK_JOBS_SCHEDULE', value: '0 */10 * * * *' }
+        { name: 'JOB_STUCK_MINUTES', value: '60' }
         { name: 'MONITOR_SCHEDULE', value: '0 */5 * * * *' }
         { name: 'MONITOR_TABLE', value: monitorTable }
         { name: 'MONITOR_FIRST_LOOKBACK_HOURS', value: '24' }
@@ -357,6 +365,13 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MONITOR_CONTAIN', value: '' }
         { name: 'MONITOR_PHONE_HASH_KEY', value: '@Microsoft.KeyVault(SecretUri=${phoneHashKeySecret.properties.secretUri})' }
         { name: 'MFAOPS_APP_ID', value: identity.properties.clientId }
+        { name: 'POSTURE_SCHEDULE', value: '0 30 6 * * *' }
+        { name: 'POSTURE_TABLE', value: postureTable }
+        { name: 'MAX_PRIVILEGED_AUTH_ADMINS', value: '5' }
+        { name: 'POSTURE_PER_USER_MFA_MAX_USERS', value: '50' }
+        { name: 'POSTURE_OPEN_METHODS', value: 'Fido2,MicrosoftAuthenticator,TemporaryAccessPass,X509Certificate' }
+        { name: 'POSTURE_ALLOW_FIX', value: 'false' }
+        { name: 'REGISTRATION_POLICY_NAME', value: 'mfaops: protect security info registration' }
         { name: 'ALERT_SINKS', value: alertSinks }
         { name: 'ALERT_MIN_SEVERITY', value: 'medium' }
         { name: 'TEAMS_WEBHOOK_URL', value: '@Microsoft.KeyVault(SecretUri=${teamsWebhookSecret.properties.secretUri})' }
@@ -369,7 +384,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ]
     }
   }
-  dependsOn: [packageContainer, jobsTableResource, jobsByUserTableResource, monitorTableResource]
+  dependsOn: [packageContainer, jobsTableResource, jobsByUserTableResource, monitorTableResource, postureTableResource]
 }
 
 // App Service Authentication in front of every route but the signed webhook: the platform validates the Entra

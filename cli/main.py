@@ -680,8 +680,10 @@ def doctor() -> None:
 def _register_families() -> None:
     # Command families in modules of their own; they import this module's helpers, so they come last.
     from cli.monitor import monitor_app
+    from cli.posture import posture_app
 
     app.add_typer(monitor_app, name="monitor")
+    app.add_typer(posture_app, name="posture")
 
 
 _register_families()

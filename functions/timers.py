@@ -47,3 +47,15 @@ async def cleanup_timer(timer: func.TimerRequest) -> None:
         result = await service.apply(plan.plan_id, by="timer")
         log.info("cleanup: %s removed, %s skipped, %s failed", result["removed"], len(result["skipped"]),
                  len(result["failed"]), extra={"custom_dimensions": {"job_id": result["job_id"]}})
+
+
+@bp.timer_trigger(schedule="%STUCK_JOBS_SCHEDULE%", arg_name="timer", run_on_startup=False)
+async def stuck_jobs_timer(timer: func.TimerRequest) -> None:
+    """Jobs with no progress for JOB_STUCK_MINUTES are failed with the reason (and their ticket is told)."""
+    from datetime import timedelta
+
+    settings = container().settings
+    failed = await container().reset_service().fail_stuck(older_than=timedelta(minutes=settings.job_stuck_minutes))
+    if failed:
+        log.warning("stuck jobs failed: %s", len(failed), extra={"custom_dimensions": {
+            "jobs": [j.job_id for j in failed]}})

@@ -57,15 +57,18 @@ def azurite_table_binary() -> Path:
     return binary
 
 
-def start_azurite(timeout_s: float = 30.0) -> Azurite:
+def start_azurite(timeout_s: float = 30.0, *, location: str | None = None, port: int | None = None) -> Azurite:
+    """In memory by default; with ``location``, on disk there (a restart on the same port and location keeps
+    every table: the chaos run stops and restarts it mid-run)."""
     binary = azurite_table_binary()
-    port = free_port()
+    port = port or free_port()
     # Run in a scratch folder so nothing Azurite writes lands in the work tree.
-    tempfile.mkdtemp(prefix="mfaops-azurite-")
+    scratch = location or tempfile.mkdtemp(prefix="mfaops-azurite-")
+    persistence = ["--location", scratch] if location else ["--inMemoryPersistence"]
     process = subprocess.Popen(
-        [str(binary), "--tableHost", "127.0.0.1", "--tablePort", str(port), "--inMemoryPersistence",
+        [str(binary), "--tableHost", "127.0.0.1", "--tablePort", str(port), *persistence,
          "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=scratch
     )
     azurite = Azurite(port=port, process=process)
     deadline = time.monotonic() + timeout_s

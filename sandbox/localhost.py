@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -163,7 +164,32 @@ async def run_timers(app: func.FunctionApp, *, now: Callable[[], datetime] = lam
         due[index] = schedule.next_after(now())
 
 
+async def unrouted(request: Request, exc: Exception) -> Response:
+    """What no function answers (an empty path segment, a method a route lacks) is a problem body too."""
+    status = int(getattr(exc, "status_code", 404))
+    title = {404: "Not found", 405: "Method not allowed"}.get(status, "Bad request")
+    return JSONResponse({"type": "about:blank", "title": title, "status": status,
+                         "detail": f"no function answers {request.method} {request.url.path}"},
+                        status_code=status, media_type="application/problem+json")
+
+
+OPENAPI = Path(__file__).resolve().parent.parent / "functions" / "openapi.yaml"
+
+
+def openapi_document() -> dict[str, Any]:
+    """The HTTP API's OpenAPI document (functions/openapi.yaml, checked in), as JSON."""
+    import yaml
+
+    return dict(yaml.safe_load(OPENAPI.read_text(encoding="utf-8")))
+
+
 def build_api(app: func.FunctionApp) -> Starlette:
     routes = [Route("/" + route.lstrip("/"), _endpoint(fn), methods=methods)
               for route, methods, fn in http_functions(app)]
-    return Starlette(routes=routes)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+    routes.append(Route("/openapi.json", openapi, methods=["GET"]))
+
+    return Starlette(routes=routes, exception_handlers={404: unrouted, 405: unrouted})

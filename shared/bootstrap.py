@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from shared.graph.port import GraphGateway
     from shared.itsm.port import TicketSystem
     from shared.jobs.table_store import TableJobStore
+    from shared.posture.service import PostureService
     from shared.queue.port import JobQueue
     from shared.reset.service import ResetService
     from shared.tap.sweep import TapSweeper
@@ -44,6 +45,7 @@ class Container:
         self.receiver_transport = receiver_transport  # the Teams webhook (a local receiver in the sandbox)
         self._sinks = sinks
         self._alert_http: httpx.AsyncClient | None = None
+        self._grants_http: httpx.AsyncClient | None = None
         self._tickets: TicketSystem | None = None
         self._servicenow_http: httpx.AsyncClient | None = None
         self._tap_drop: TapDrop | None = None
@@ -200,6 +202,21 @@ class Container:
                               store=MonitorStore(self.table_service(), self.settings.monitor_table),
                               sinks=self.alert_sinks(), tickets=tickets)
 
+    def posture_service(self) -> PostureService:
+        import httpx
+
+        from shared.posture.grants import GrantSource, SandboxGrants, TokenGrants
+        from shared.posture.service import PostureService
+
+        grants: GrantSource
+        if self.settings.graph_auth == "none":  # the sandbox tenant: it issues no token to read roles from
+            self._grants_http = self._grants_http or httpx.AsyncClient(transport=self.graph_transport, timeout=30.0)
+            grants = SandboxGrants(self._grants_http, self.settings.graph_base_url)
+        else:
+            grants = TokenGrants(self.credential())
+        return PostureService(settings=self.settings, graph=self.graph(), jobs=self.job_store(),
+                              tables=self.table_service(), sinks=self.alert_sinks(), grants=grants)
+
     def tap_drop(self) -> TapDrop:
         if self._tap_drop is None:
             from shared.tapdrop import TapDrop
@@ -237,9 +254,10 @@ class Container:
             if closer is not None:
                 await closer()
         self._sinks = None
-        if self._alert_http is not None:
-            await self._alert_http.aclose()
-            self._alert_http = None
+        for http in (self._alert_http, self._grants_http):
+            if http is not None:
+                await http.aclose()
+        self._alert_http = self._grants_http = None
         if self._servicenow_http is not None:
             await self._servicenow_http.aclose()
             self._servicenow_http = None

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     queue_max_deliveries: int = Field(default=5, ge=1, le=100, alias="QUEUE_MAX_DELIVERIES")
     alerts_topic: str = Field(default="mfaops-alerts", alias="ALERTS_TOPIC")
 
+    # Jobs left running with no worker (a killed process, a lost message) are failed, and say so.
+    stuck_jobs_schedule: str = Field(default="0 */10 * * * *", alias="STUCK_JOBS_SCHEDULE")
+    job_stuck_minutes: int = Field(default=60, ge=5, le=10_080, alias="JOB_STUCK_MINUTES")
+
     # Registration monitor (timer MONITOR_SCHEDULE; `mfaops monitor`).
     monitor_schedule: str = Field(default="0 */5 * * * *", alias="MONITOR_SCHEDULE")
     monitor_table: str = Field(default="mfaopsmonitor", alias="MONITOR_TABLE")
@@ -117,6 +121,18 @@ class Settings(BaseSettings):
     monitor_contain: str = Field(default="", alias="MONITOR_CONTAIN")
     monitor_phone_hash_key: SecretStr = Field(default=SecretStr(""), alias="MONITOR_PHONE_HASH_KEY")
     mfaops_app_id: str = Field(default="", alias="MFAOPS_APP_ID")
+
+    # Posture (timer POSTURE_SCHEDULE; `mfaops posture`).
+    posture_schedule: str = Field(default="0 30 6 * * *", alias="POSTURE_SCHEDULE")
+    posture_table: str = Field(default="mfaopsposture", alias="POSTURE_TABLE")
+    max_privileged_auth_admins: int = Field(default=5, ge=0, le=1000, alias="MAX_PRIVILEGED_AUTH_ADMINS")
+    posture_per_user_mfa_max_users: int = Field(default=50, ge=0, le=100_000,
+                                                alias="POSTURE_PER_USER_MFA_MAX_USERS")
+    posture_open_methods: str = Field(default="Fido2,MicrosoftAuthenticator,TemporaryAccessPass,X509Certificate",
+                                      alias="POSTURE_OPEN_METHODS")
+    posture_allow_fix: bool = Field(default=False, alias="POSTURE_ALLOW_FIX")
+    registration_policy_name: str = Field(default="mfaops: protect security info registration",
+                                          alias="REGISTRATION_POLICY_NAME")
 
     # Alert sinks (several at once): log, topic, teams, mail, servicenow.
     alert_sinks: str = Field(default="log,topic", alias="ALERT_SINKS")

@@ -300,3 +300,29 @@ def test_monitor_classify_reads_files_and_stdin_and_refuses_malformed_input(tmp_
     refused = mfaops("monitor", "classify", str(bad))
     assert refused.returncode == 2 and "line 2" in refused.stderr and "Traceback" not in refused.stderr
     assert mfaops("monitor", "classify", str(tmp_path / "none.json")).returncode == 2
+
+
+def test_posture_check_json_html_and_the_registration_policy_dry_run(local_system: str, tmp_path: Path) -> None:
+    page = tmp_path / "posture.html"
+    checked = mfaops("--local", "--json", "posture", "check", "--html", str(page))
+    report = json.loads(checked.stdout)
+    assert set(report) >= {"tenant", "checked_at", "checks"}
+    failing = [c["id"] for c in report["checks"] if c["status"] == "fail"]
+    assert checked.returncode == (1 if failing else 0), checked.stderr
+    assert page.read_text().startswith("<!doctype html>")
+    dry = mfaops("--local", "--json", "posture", "apply-registration-policy", "--report-only", "--by",
+                 "ops@contoso.example", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    outcome = json.loads(dry.stdout)
+    assert outcome["dry_run"] and outcome["policy"]["state"] == "enabledForReportingButNotEnforced"
+    assert len(outcome["excluded_break_glass"]) == 2
+    both = mfaops("--local", "posture", "apply-registration-policy", "--report-only", "--enable", "--by",
+                  "ops@contoso.example")
+    assert both.returncode == 2
+    impact = mfaops("--local", "--json", "posture", "impact", "--days", "14")
+    assert impact.returncode == 0, impact.stderr
+    assert json.loads(impact.stdout)["policy"]["state"] == "enabledForReportingButNotEnforced"
+    # Enforcing needs the write permission the demo tenant does not grant: Graph's 403, exit 1, no traceback.
+    enforce = mfaops("--local", "posture", "apply-registration-policy", "--enable", "--by", "ops@contoso.example",
+                     "--yes")
+    assert enforce.returncode == 1 and "403" in enforce.stderr and "Traceback" not in enforce.stderr

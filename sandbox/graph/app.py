@@ -48,6 +48,11 @@ class Ctx:
     def tenant(self) -> Tenant:
         return self.sim.tenant
 
+    @property
+    def prefer(self) -> str:
+        """The request's Prefer header (lower-cased): 'include-unknown-enum-members' and the like."""
+        return self.sim.request_headers.get("prefer", "").lower()
+
     def next_link(self, skip: int) -> str:
         query = {**self.query, "$skiptoken": str(skip)}
         return f"{self.base_url}/{self.version}{self.path}?{urlencode(query)}"
@@ -90,15 +95,25 @@ class Reply:
 
 @dataclass
 class Faults:
-    rate_429: float = 0.0
+    """Injected faults, each a rate per Graph request (set per run through /_sandbox/config)."""
+
+    rate_429: float = 0.0  # 429 with Retry-After
+    rate_429_bare: float = 0.0  # 429 without Retry-After (Identity Protection and CA answer so)
     rate_503: float = 0.0
-    rate_reset: float = 0.0
+    rate_504: float = 0.0
+    rate_reset: float = 0.0  # the connection dropped mid-answer
+    rate_slow: float = 0.0  # an answer that takes slow_ms longer
+    slow_ms: float = 200.0
     seed: int = 7
+    injected: dict[str, int] = field(default_factory=dict)  # kind -> count
+
+    def count(self, kind: str) -> None:
+        self.injected[kind] = self.injected.get(kind, 0) + 1
 
 
 class GraphSimulator:
     def __init__(self, tenant: Tenant, *, latency_ms: float = 0.0, throttle: Throttle | None = None) -> None:
-        from sandbox.graph import handlers_auth, handlers_directory, handlers_sandbox
+        from sandbox.graph import handlers_auth, handlers_directory, handlers_policy, handlers_sandbox
 
         self.tenant = tenant
         self.latency_ms = latency_ms
@@ -110,9 +125,11 @@ class GraphSimulator:
         self.rng = random.Random(self.faults.seed)
         self.calls: list[dict[str, Any]] = []
         self.last_authorization = ""  # what the last Graph request carried, for tests of the token path
+        self.request_headers: dict[str, str] = {}  # of the request (or batch item) being answered
+        self.issued_tap_values: list[str] = []
         self.routes: list[tuple[str, re.Pattern[str], Handler, set[str]]] = []
-        self.route_permissions: dict[int, tuple[str, ...]] = {}
-        for module in (handlers_directory, handlers_auth):
+        self.route_permissions: dict[tuple[str, int], tuple[str, ...]] = {}
+        for module in (handlers_directory, handlers_auth, handlers_policy):
             module.register(self)
         self.control: list[tuple[str, re.Pattern[str], Handler, set[str]]] = []
         handlers_sandbox.register(self)
@@ -122,7 +139,7 @@ class GraphSimulator:
         regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
         (self.control if control else self.routes).append((method, regex, handler, set(versions)))
         if not control:
-            self.route_permissions[id(regex)] = permissions.ROUTES[(method, pattern)]
+            self.route_permissions[(method, id(regex))] = permissions.ROUTES[(method, pattern)]
 
     # -- dispatch -------------------------------------------------------------------------------------
     def dispatch(self, method: str, version: str, path: str, query: dict[str, str], body: Any,
@@ -137,7 +154,7 @@ class GraphSimulator:
                 allowed_methods.append(route_method)
                 continue
             granted = self.tenant.app_roles
-            if granted is not None and not granted & set(self.route_permissions[id(regex)]):
+            if granted is not None and not granted & set(self.route_permissions[(route_method, id(regex))]):
                 return self.error(403, permissions.DENIED_CODE, permissions.DENIED_MESSAGE)
             try:
                 result = handler(ctx, **match.groupdict())
@@ -177,10 +194,19 @@ class GraphSimulator:
     def _faulted_or_throttled(self, method: str, path: str, *, throttle: bool = True,
                               query: dict[str, str] | None = None) -> Reply | None:
         roll = self.rng.random()
-        if roll < self.faults.rate_429:
-            return self.error(429, "TooManyRequests", "Too many requests (injected).", {"Retry-After": "1"})
-        if roll < self.faults.rate_429 + self.faults.rate_503:
-            return self.error(503, "serviceNotAvailable", "Service unavailable (injected).")
+        f = self.faults
+        edges = [("429", f.rate_429), ("429_bare", f.rate_429_bare), ("503", f.rate_503), ("504", f.rate_504)]
+        for kind, rate in edges:
+            if roll < rate:
+                f.count(kind)
+                if kind == "429":
+                    return self.error(429, "TooManyRequests", "Too many requests (injected).", {"Retry-After": "1"})
+                if kind == "429_bare":
+                    return self.error(429, "TooManyRequests", "Too many requests.")
+                if kind == "503":
+                    return self.error(503, "serviceNotAvailable", "Service unavailable (injected).")
+                return self.error(504, "gatewayTimeout", "The gateway timed out (injected).")
+            roll -= rate
         if not throttle:
             return None
         allowed, retry_after = self.throttle.check(path, method, query)
@@ -218,6 +244,8 @@ class GraphSimulator:
             else:
                 url = urlsplit(str(item.get("url", "")))
                 path = "/" + unquote(url.path).lstrip("/")
+                inner = item.get("headers") if isinstance(item.get("headers"), dict) else {}
+                self.request_headers = {str(k).lower(): str(v) for k, v in inner.items()}
                 reply = self.guarded(str(item.get("method", "GET")).upper(), version, path,
                                      dict(parse_qsl(url.query)), item.get("body"), base_url, batch=True)
             status_by_id[rid] = reply.status
@@ -264,6 +292,7 @@ class GraphSimulator:
             self.calls.append(reply.log)
         else:
             self.last_authorization = request.headers.get("authorization", "")
+            self.request_headers = {k.lower(): v for k, v in request.headers.items()}
             reply = self.guarded(request.method, version, "/" + rest, query, body, base_url, started=started)
         # Graph counts a request against its buckets when it arrives; the latency is the service's own time
         # before it answers (so the charge is at arrival, as a client that sent it a moment ago expects).
@@ -323,7 +352,11 @@ def build_app(sim: GraphSimulator) -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         graph_call = scope["type"] == "http" and "/_sandbox/" not in scope["path"]
+        if graph_call and sim.faults.rate_slow and sim.rng.random() < sim.faults.rate_slow:
+            sim.faults.count("slow")
+            await asyncio.sleep(sim.faults.slow_ms / 1000)
         if graph_call and sim.rng.random() < sim.faults.rate_reset:
+            sim.faults.count("reset")
             # A connection reset: the response starts, then the connection drops mid-body. Over HTTP the client
             # sees the peer close the connection; in-process (httpx.ASGITransport) the error itself.
             await send({"type": "http.response.start", "status": 200,

@@ -125,6 +125,7 @@ def create_tap(ctx: Ctx, uid: str) -> Reply:
     start = datetime.fromisoformat(body["startDateTime"].replace("Z", "+00:00")) if body.get("startDateTime") \
         else now
     value = new_tap_value(int(policy.get("defaultLength", 8)))
+    ctx.sim.issued_tap_values.append(value)  # what a secrets scan looks for in everything mfaops wrote
     existing = user.tap()
     if existing is not None:  # one TAP per user: a new one replaces the old
         user.methods.remove(existing)

@@ -105,12 +105,6 @@ def require_licence(ctx: Ctx, plan: str) -> None:
                          "Neither tenant is B2C or tenant doesn't have premium license")
 
 
-def sign_ins(ctx: Ctx) -> dict[str, Any]:
-    require_licence(ctx, "P1")
-    rows = sorted(ctx.tenant.sign_ins, key=lambda e: e.get("createdDateTime", ""), reverse=True)
-    return query(ctx, rows, "auditLogs/signIns", default_top=1000, max_top=1000)
-
-
 def risky_users(ctx: Ctx) -> dict[str, Any]:
     require_licence(ctx, "P2")
     return query(ctx, ctx.tenant.risky_users, "identityProtection/riskyUsers", default_top=500, max_top=500)
@@ -147,6 +141,12 @@ def role_members(ctx: Ctx, rid: str) -> dict[str, Any]:
     return query(ctx, members, "directoryObjects")
 
 
+def organization(ctx: Ctx) -> dict[str, Any]:
+    org = {"id": ctx.tenant.id, "displayName": ctx.tenant.display_name,
+           "verifiedDomains": [{"name": ctx.tenant.domain, "isDefault": True}]}
+    return query(ctx, [org], "organization")
+
+
 def ca_policies(ctx: Ctx) -> dict[str, Any]:
     return query(ctx, ctx.tenant.ca_policies, "identity/conditionalAccess/policies")
 
@@ -173,11 +173,11 @@ def register(sim: GraphSimulator) -> None:
     sim.add("GET", "/reports/authenticationMethods/userRegistrationDetails", registration_details)
     sim.add("GET", "/reports/authenticationMethods/userRegistrationDetails/{uid}", registration_detail)
     sim.add("GET", "/auditLogs/directoryAudits", directory_audits)
-    sim.add("GET", "/auditLogs/signIns", sign_ins)
     sim.add("GET", "/identityProtection/riskyUsers", risky_users)
     sim.add("GET", "/identityProtection/riskDetections", risk_detections)
     sim.add("GET", "/identity/conditionalAccess/policies", ca_policies)
     sim.add("GET", "/directoryRoles", directory_roles)
+    sim.add("GET", "/organization", organization)
     sim.add("GET", "/directoryRoles/{rid}/members", role_members)
     sim.add("GET", "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{config_id}",
             method_configuration)

@@ -33,7 +33,7 @@ def config(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str]) -> 
     if "latency_ms" in body:
         sim.latency_ms = float(body["latency_ms"])
     faults = body.get("faults", {})
-    for name in ("rate_429", "rate_503", "rate_reset"):
+    for name in ("rate_429", "rate_429_bare", "rate_503", "rate_504", "rate_reset", "rate_slow", "slow_ms"):
         if name in faults:
             setattr(sim.faults, name, float(faults[name]))
     if "seed" in faults:
@@ -44,7 +44,7 @@ def config(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str]) -> 
         scale = throttle.get("time_scale")
         sim.throttle.configure(throttle.get("limits", {}),
                                time_scale=float(scale) if isinstance(scale, int | float) and scale > 0 else None)
-    return {"latency_ms": sim.latency_ms, "faults": vars(sim.faults), "throttle": {
+    return {"latency_ms": sim.latency_ms, "faults": {k: v for k, v in vars(sim.faults).items()}, "throttle": {
         "enabled": sim.throttle.enabled, "throttled": sim.throttle.throttled, "time_scale": sim.throttle.time_scale,
         "by_bucket": sim.throttle.by_bucket, "limits": {n: {"capacity": b.capacity, "window_s": b.window_s}
                                                         for n, b in sim.throttle.buckets.items()}}}
@@ -137,7 +137,18 @@ def mail(sim: GraphSimulator, body: Any, query: dict[str, str]) -> dict[str, Any
     return {"mail": sim.tenant.mail}
 
 
+def app(sim: GraphSimulator, body: Any, query: dict[str, str]) -> dict[str, Any]:
+    """mfaops's app and its granted application permissions: what the roles claim of a token says in a real
+    tenant (the sandbox issues no token). Without a list in the tenant file, every permission is granted."""
+    from sandbox.graph.permissions import ROUTES
+
+    granted = sim.tenant.app_roles
+    everything = sorted({p for perms in ROUTES.values() for p in perms})
+    return {**sim.tenant.app, "appRoles": sorted(granted) if granted is not None else everything}
+
+
 def register(sim: GraphSimulator) -> None:
+    sim.add("GET", "/app", app, control=True)
     sim.add("GET", "/calls", calls, control=True)
     sim.add("DELETE", "/calls", clear_calls, control=True)
     sim.add("POST", "/config", config, control=True)

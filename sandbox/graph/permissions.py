@@ -42,6 +42,9 @@ ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     # riskyuser-list, riskdetection-list
     ("GET", "/identityProtection/riskyUsers"): ("IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"),
     ("GET", "/identityProtection/riskDetections"): ("IdentityRiskEvent.Read.All",),
+    # organization-list
+    ("GET", "/organization"): ("Organization.Read.All", "Directory.Read.All", "Organization.ReadWrite.All",
+                               "Directory.ReadWrite.All"),
     # directoryrole-list, directoryrole-list-members
     ("GET", "/directoryRoles"): ("RoleManagement.Read.Directory", "Directory.Read.All",
                                  "RoleManagement.ReadWrite.Directory", "Directory.ReadWrite.All"),
@@ -49,6 +52,12 @@ ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
                                                "RoleManagement.ReadWrite.Directory", "Directory.ReadWrite.All"),
     # conditionalaccessroot-list-policies
     ("GET", "/identity/conditionalAccess/policies"): ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"),
+    # conditionalaccesspolicy-get, conditionalaccessroot-post-policies, conditionalaccesspolicy-update
+    ("GET", "/identity/conditionalAccess/policies/{pid}"): ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"),
+    ("POST", "/identity/conditionalAccess/policies"): ("Policy.ReadWrite.ConditionalAccess",),
+    ("PATCH", "/identity/conditionalAccess/policies/{pid}"): ("Policy.ReadWrite.ConditionalAccess",),
+    # authenticationmethodspolicy-get
+    ("GET", "/policies/authenticationMethodsPolicy"): ("Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"),
     # authenticationmethodconfiguration-get
     ("GET", "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{config_id}"): (
         "Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"),

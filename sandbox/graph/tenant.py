@@ -189,7 +189,8 @@ def tenant_from_dict(data: dict[str, Any]) -> Tenant:
             methods=[method_from_spec(upn, i, m, now) for i, m in enumerate(spec.get("methods", []))],
             default_method=spec.get("defaultMethod"), per_user_mfa=spec.get("perUserMfaState", "disabled"),
             system_preferred=spec.get("isSystemPreferredAuthenticationMethodEnabled", True),
-            extra={k: v for k, v in spec.items() if k in {"mail", "department", "jobTitle", "usageLocation"}},
+            extra={k: v for k, v in spec.items() if k in {"mail", "department", "jobTitle", "usageLocation",
+                                                                "certificateUserIds"}},
         )
         tenant.add_user(user)
     policies = data.get("policies", {})

@@ -17,7 +17,8 @@ def user_view(user: User) -> dict[str, Any]:
     return {"id": user.id, "userPrincipalName": user.upn, "displayName": user.display_name,
             "accountEnabled": user.account_enabled, "userType": user.user_type,
             "mail": user.extra.get("mail", user.upn if user.user_type == "Member" else None),
-            **{k: v for k, v in user.extra.items() if k != "mail"}}
+            "authorizationInfo": {"certificateUserIds": list(user.extra.get("certificateUserIds", []))},
+            **{k: v for k, v in user.extra.items() if k not in {"mail", "certificateUserIds"}}}
 
 
 def tap_usability(tenant: Tenant, method: Method) -> tuple[bool, str]:

@@ -22,6 +22,7 @@ from shared.cleanup.policy import PHISHING_RESISTANT, VOCABULARY, CleanupPolicy
 from shared.errors import DefaultMethodConflictError, JobNotFoundError, MfaopsError
 from shared.graph.budget import GraphBudget
 from shared.graph.port import GraphGateway
+from shared.jobs.admission import admit
 from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
 from shared.settings import Settings
@@ -271,6 +272,15 @@ class CleanupService:
                 skipped.append({**item.to_dict(), "reason": "out_of_scope"})
             else:
                 todo.append(item)
+        # Each user whose methods go counts against the blast-radius limit shared with resets and containment.
+        refused: set[str] = set()
+        for user in dict.fromkeys(i.user for i in todo):
+            ok, _ = await admit(self.jobs, f"{stored.job_id}:{user}", limit=self.settings.resets_per_hour_limit,
+                                now=self.now())
+            if not ok:
+                refused.add(user)
+        skipped += [{**i.to_dict(), "reason": "blast_radius"} for i in todo if i.user in refused]
+        todo = [i for i in todo if i.user not in refused]
         errors = await self._delete(todo)
         failed = [{**i.to_dict(), "reason": str(errors[_key(i)])} for i in todo if errors.get(_key(i))]
         removed = [i for i in todo if not errors.get(_key(i))]

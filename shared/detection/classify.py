@@ -120,6 +120,8 @@ class _ArrayReader:
         while True:
             try:
                 value, end = self.decoder.raw_decode(self.text, self.pos)
+            except RecursionError:
+                raise InputError(f"offset {self.offset + self.pos}: nested too deep") from None
             except json.JSONDecodeError as exc:
                 # Maybe the value runs past the window: read more and try again; at the end it is malformed.
                 if self.more():

@@ -11,7 +11,7 @@ import hmac
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shared.detection.vocabulary import (
@@ -24,6 +24,9 @@ from shared.detection.vocabulary import (
     UPDATED,
     method_from_text,
 )
+from shared.isotime import iso, parse_time
+
+__all__ = ["PhoneHasher", "Registration", "TapFacts", "iso", "normalise", "parse_time"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,28 +70,6 @@ class Registration:
         return {"kind": "event", "event_id": self.event_id, "time": iso(self.time), "activity": self.activity,
                 "actor": self.actor, "target": self.target, "ip": self.ip, "methods_added": self.methods_added,
                 "methods_removed": self.methods_removed, "default_changed": self.default_changed}
-
-
-def iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:  # the common case, fast: Python 3.11 reads 'Z' and up to 6 fractional digits itself
-        parsed = datetime.fromisoformat(value)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except ValueError:
-        pass
-    text = value.replace("Z", "+00:00")
-    # Graph writes up to 7 fractional digits; fromisoformat takes at most 6.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 RELEVANT = REGISTERED | UPDATED | DELETED | DEFAULT | PER_USER_MFA_OFF | SSPR | {"update user"}

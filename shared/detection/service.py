@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from shared.detection.store import MonitorStore, StoredFinding
 from shared.errors import MfaopsError
 from shared.graph.port import AuthMethod, GraphGateway
 from shared.itsm.port import TicketSystem, TicketSystemError
+from shared.jobs.admission import admit
 from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
 from shared.settings import Settings
@@ -331,16 +333,17 @@ class MonitorService:
                 m.lower() for m in await self.graph.group_member_ids(self.settings.break_glass_group.strip())}:
             raise ContainmentRefusedError(f"{user.upn} is in the break-glass group: mfaops never contains it")
         now = self.now()
-        if await self.jobs.admissions_since(now - timedelta(hours=1)) >= self.settings.resets_per_hour_limit:
+        job_id = str(uuid.uuid4())
+        admitted, _ = await admit(self.jobs, job_id, limit=self.settings.resets_per_hour_limit, now=now)
+        if not admitted:
             raise ContainmentRefusedError(f"the blast-radius limit ({self.settings.resets_per_hour_limit} per hour, "
                                           "RESETS_PER_HOUR_LIMIT) is reached")
         job = Job.new(JobKind.CONTAINMENT, Target(id=user.id, upn=user.upn),
                       Source(kind="timer" if by == "monitor" else "operator", operator="" if by == "monitor" else by),
-                      requested_by=by, now=now)
+                      requested_by=by, job_id=job_id, now=now)
         job.record("finding", "ok", f"{finding.rule}: {finding.summary}", data={"finding_id": finding_id}, now=now)
         job.transition(JobState.RUNNING, "containing", now=now)
         stored_job, _ = await self.jobs.create(job)
-        await self.jobs.admit(stored_job.job_id, now)
         methods = await self.graph.list_methods(user.id)
         doomed = _new_methods(methods, finding)
         chain = await self.graph.reset_chain(user.id, doomed, revoke=True, tap=None)

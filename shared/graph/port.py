@@ -254,3 +254,36 @@ class GraphGateway(abc.ABC):
     @abc.abstractmethod
     async def send_mail(self, sender: str, message: dict[str, Any]) -> None:
         """``POST /users/{sender}/sendMail`` with a Graph message resource (Mail.Send)."""
+
+    # -- posture ------------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def ca_policies(self) -> list[dict[str, Any]]:
+        """Every Conditional Access policy, as Graph returns it."""
+
+    @abc.abstractmethod
+    async def create_ca_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
+        """Create a Conditional Access policy (Policy.ReadWrite.ConditionalAccess); the created policy."""
+
+    @abc.abstractmethod
+    async def update_ca_policy(self, policy_id: str, changes: dict[str, Any]) -> None:
+        """PATCH a Conditional Access policy."""
+
+    @abc.abstractmethod
+    async def methods_policy(self) -> dict[str, Any]:
+        """The authentication methods policy with its method configurations and migration state."""
+
+    @abc.abstractmethod
+    async def certificate_user_ids(self, user_id: str) -> list[str]:
+        """``authorizationInfo.certificateUserIds`` of a user (certificate-based authentication bindings)."""
+
+    @abc.abstractmethod
+    async def sign_ins_since(self, since: datetime) -> list[dict[str, Any]]:
+        """Sign-ins since ``since`` with every enum member Graph has (Prefer: include-unknown-enum-members)."""
+
+    @abc.abstractmethod
+    async def role_members(self) -> dict[str, list[dict[str, str]]]:
+        """Directory role display name -> its members' ``id`` and ``upn`` (activated roles)."""
+
+    @abc.abstractmethod
+    async def organization(self) -> dict[str, Any]:
+        """The tenant's organization resource (id, displayName, verifiedDomains)."""

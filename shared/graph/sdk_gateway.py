@@ -37,6 +37,7 @@ from shared.graph.port import (
     TapValue,
     UserSnapshot,
 )
+from shared.isotime import as_int, parse_time
 
 if TYPE_CHECKING:
     from msgraph.graph_service_client import GraphServiceClient
@@ -86,13 +87,15 @@ class SdkGraphGateway(GraphGateway):
     def _beta(self) -> str:
         return self._v1.rsplit("/", 1)[0] + "/beta"
 
-    async def _raw(self, method: Method, url: str, body: Any = None) -> Any:
+    async def _raw(self, method: Method, url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
         info = RequestInformation()
         info.http_method = method
         info.url = url
         info.headers.try_add("Accept", "application/json")
+        for name, value in (headers or {}).items():
+            info.headers.try_add(name, value)
         if body is not None:
             info.set_stream_content(json.dumps(body).encode(), "application/json")
         raw: bytes | None = await self._adapter.send_primitive_async(
@@ -316,12 +319,12 @@ class SdkGraphGateway(GraphGateway):
         return body if isinstance(body, dict) else {}
 
     # -- many users at once (the timers) -----------------------------------------------------------------
-    async def _pages(self, url: str, what: str) -> list[dict[str, Any]]:
+    async def _pages(self, url: str, what: str, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         next_url: str | None = url
         while next_url:
             async with graph_errors(what):
-                page = await self._raw(Method.GET, next_url)
+                page = await self._raw(Method.GET, next_url, headers=headers)
             items.extend((page or {}).get("value") or [])
             next_url = (page or {}).get("@odata.nextLink")
         return items
@@ -687,23 +690,70 @@ class SdkGraphGateway(GraphGateway):
         query = urlencode({"$filter": f"activityDateTime ge {_odata_time(since)}"})
         return await self._pages(f"{self._v1}/identityProtection/riskDetections?{query}", "read risk detections")
 
-    async def role_holders(self) -> dict[str, set[str]]:
+    async def role_members(self) -> dict[str, list[dict[str, str]]]:
         roles = await self._pages(f"{self._v1}/directoryRoles", "list directory roles")
         names = {str(r["id"]): str(r.get("displayName", "")) for r in roles if r.get("id")}
-        answers = await self.get_many({rid: f"/directoryRoles/{rid}/members?$select=id" for rid in names})
-        holders: dict[str, set[str]] = {}
+        answers = await self.get_many({rid: f"/directoryRoles/{rid}/members?$select=id,userPrincipalName"
+                                       for rid in names})
+        members: dict[str, list[dict[str, str]]] = {}
         for rid, (status, body) in answers.items():
             if status >= 300:
                 raise GraphForbiddenError(f"list members of role {names[rid]}: status {status}", status=status) \
                     if status in (401, 403) else GraphError(f"list members of role {names[rid]}", status=status)
-            for member in (body or {}).get("value") or []:
-                holders.setdefault(str(member.get("id", "")).lower(), set()).add(names[rid])
+            members[names[rid]] = [{"id": str(m.get("id", "")), "upn": str(m.get("userPrincipalName") or "")}
+                                   for m in (body or {}).get("value") or []]
+        return members
+
+    async def role_holders(self) -> dict[str, set[str]]:
+        holders: dict[str, set[str]] = {}
+        for name, members in (await self.role_members()).items():
+            for member in members:
+                holders.setdefault(member["id"].lower(), set()).add(name)
         return holders
+
+    async def organization(self) -> dict[str, Any]:
+        orgs = await self._pages(f"{self._v1}/organization", "read the organization")
+        return orgs[0] if orgs else {}
 
     async def send_mail(self, sender: str, message: dict[str, Any]) -> None:
         async with graph_errors(f"send mail as {sender}"):
             await self._raw(Method.POST, f"{self._v1}/users/{sender}/sendMail",
                             {"message": message, "saveToSentItems": False})
+
+
+    # -- posture --------------------------------------------------------------------------------------------
+    async def ca_policies(self) -> list[dict[str, Any]]:
+        return await self._pages(f"{self._v1}/identity/conditionalAccess/policies", "list Conditional Access "
+                                 "policies")
+
+    async def create_ca_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
+        async with graph_errors("create a Conditional Access policy"):
+            created = await self._raw(Method.POST, f"{self._v1}/identity/conditionalAccess/policies", policy)
+        return dict(created or {})
+
+    async def update_ca_policy(self, policy_id: str, changes: dict[str, Any]) -> None:
+        async with graph_errors(f"update Conditional Access policy {policy_id}"):
+            await self._raw(Method.PATCH, f"{self._v1}/identity/conditionalAccess/policies/{policy_id}", changes)
+
+    async def methods_policy(self) -> dict[str, Any]:
+        async with graph_errors("read the authentication methods policy"):
+            body = await self._raw(Method.GET, f"{self._v1}/policies/authenticationMethodsPolicy")
+        return dict(body or {})
+
+    async def certificate_user_ids(self, user_id: str) -> list[str]:
+        async with graph_errors(f"read certificateUserIds of {user_id}"):
+            body = await self._raw(Method.GET, f"{self._v1}/users/{user_id}?$select=id,authorizationInfo")
+        info = (body or {}).get("authorizationInfo") or {}
+        return [str(c) for c in info.get("certificateUserIds") or []]
+
+    async def sign_ins_since(self, since: datetime) -> list[dict[str, Any]]:
+        from urllib.parse import urlencode
+
+        query = urlencode({"$filter": f"createdDateTime ge {_odata_time(since)}", "$top": "999"})
+        # reportOnlyFailure and reportOnlyInterrupted are evolvable enum members: without this header Graph
+        # answers unknownFutureValue in their place.
+        return await self._pages(f"{self._v1}/auditLogs/signIns?{query}", "read sign-in logs",
+                                 headers={"Prefer": "include-unknown-enum-members"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -725,13 +775,10 @@ _DEFAULT_FOR = {("microsoftAuthenticator", None): "push", ("softwareOath", None)
 
 
 def _tap_from_json(body: dict[str, Any]) -> IssuedTap:
-    def when(key: str) -> datetime | None:
-        value = body.get(key)
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-
     return IssuedTap(method_id=str(body.get("id", "")), value=TapValue(str(body.get("temporaryAccessPass", ""))),
-                     start=when("startDateTime") or when("createdDateTime") or datetime.now(UTC),
-                     lifetime_minutes=int(body.get("lifetimeInMinutes") or 0),
+                     start=parse_time(body.get("startDateTime")) or parse_time(body.get("createdDateTime"))
+                     or datetime.now(UTC),
+                     lifetime_minutes=as_int(body.get("lifetimeInMinutes")),
                      usable_once=bool(body.get("isUsableOnce")))
 
 
@@ -740,7 +787,7 @@ def _method_from_json(item: dict[str, Any]) -> AuthMethod:
     created = item.get("createdDateTime")
     return AuthMethod(type=kind, id=str(item.get("id", "")),
                       label=str(item.get("phoneType") or item.get("displayName") or ""),
-                      created=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
+                      created=parse_time(created),
                       graph={k: v for k, v in item.items() if k != "temporaryAccessPass"})
 
 

@@ -27,6 +27,7 @@ class JobKind(StrEnum):
     TAP_SWEEP = "tap_sweep"
     CLEANUP = "cleanup"
     CONTAINMENT = "containment"
+    POSTURE_FIX = "posture_fix"
 
 
 class JobState(StrEnum):

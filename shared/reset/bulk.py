@@ -146,7 +146,16 @@ async def run_bulk(service: ResetService, rows: list[BulkRow], *, by: str, reaso
                 if result is not None:
                     await result
 
-    await asyncio.gather(*(one(row) for row in rows))
+    tasks = [asyncio.ensure_future(one(row)) for row in rows]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed: every item stops and is awaited here, before the caller closes the
+        # clients they use; none is left to fail later against a closed client, none with an unread exception.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return summary
 
 

@@ -30,6 +30,7 @@ from shared.errors import (
 from shared.graph.permissions import needed_permission
 from shared.graph.port import AuthMethod, ChainResult, DeleteOutcome, GraphGateway, TapRequest, UserSnapshot
 from shared.itsm.port import Ticket, TicketSystem, TicketSystemError
+from shared.jobs.admission import admit
 from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
 from shared.queue.deadletters import DeadLetterStore
@@ -377,13 +378,12 @@ class ResetService:
         approved = any(s.action == "retry" or (s.action == "approval" and s.outcome == "over_limit")
                        for s in job.steps)
         limit = self.settings.resets_per_hour_limit
-        recent = await self.jobs.admissions_since(self.now() - timedelta(hours=1))
-        if recent >= limit and not approved:
+        admitted, recent = await admit(self.jobs, job.job_id, limit=limit, now=self.now(), force=approved)
+        if not admitted:
             reason = f"{recent} resets in the last hour reached RESETS_PER_HOUR_LIMIT={limit}"
             await self.alerts.raise_alert("blast_radius", reason, job_id=job.job_id, limit=limit, recent=recent)
             await self._park(job, "blast_radius", reason)
             return False
-        await self.jobs.admit(job.job_id, self.now())
         await self._step(job, "admitted", "ok", f"{recent + 1} of {limit} this hour" + (
             " (over the limit, approved by retry)" if recent >= limit else ""))
         return True
@@ -490,6 +490,30 @@ class ResetService:
             j.transition(JobState.AWAITING_APPROVAL, f"{code}: {reason}", now=self.now())
 
         await self._finish(job, park)
+
+    async def fail_stuck(self, *, older_than: timedelta) -> list[Job]:
+        """Jobs left ``running`` (or ``queued``) with no step for ``older_than``: no worker holds them (a process
+        killed, a message lost). Each is failed with the reason, on the record and on its ticket; an operator's
+        retry resumes it (the chain resumes from what is gone)."""
+        cutoff = self.now() - older_than
+        failed = []
+        for state in (JobState.RUNNING, JobState.QUEUED):
+            for job in await self.jobs.list_by_state(state, limit=1000):
+                if job.updated_at > cutoff:
+                    continue
+                minutes = int((self.now() - job.updated_at).total_seconds() // 60)
+                why = f"no progress for {minutes} min in state {job.state.value}: no worker holds it; retry resumes it"
+
+                def stuck(j: Job, why: str = why) -> None:
+                    if j.state in (JobState.RUNNING, JobState.QUEUED):
+                        j.fail("stuck", why, now=self.now())
+
+                done = await self.jobs.update(job.job_id, stuck)
+                if done.state is JobState.FAILED and done.error is not None and done.error.code == "stuck":
+                    log.warning("job %s was stuck and is failed", done.job_id,
+                                extra={"custom_dimensions": {"job_id": done.job_id, "kind": done.kind.value}})
+                    failed.append(await self._write_back(done) if done.kind is JobKind.RESET else done)
+        return failed
 
     async def _finish(self, job: Job, change: Callable[[Job], None]) -> Job:
         done = await self.jobs.update(job.job_id, change)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.isotime import parse_time
+
 # Graph's methodUsabilityReason values for a pass that can no longer be used (temporaryAccessPassAuthentication
 # Method resource page): Expired, OneTimeUsed (NotYetValid and EnabledByPolicy/DisabledByPolicy are not spent).
 SPENT = {"Expired": "expired", "OneTimeUsed": "used"}
@@ -18,9 +20,7 @@ class SweepPolicy:
 
 
 def _when(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parse_time(value)
 
 
 def verdict(tap: dict[str, Any], *, other_methods: int, issued_by_mfaops: bool, policy: SweepPolicy,
