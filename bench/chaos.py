@@ -60,6 +60,9 @@ async def run(inputs: int, tickets: int, fault_rate: float, seed: int) -> dict[s
         result.update(azurite_restarts=state["restarts"], seconds=round(time.perf_counter() - started, 1),
                       tap_values_issued=len(box.graph.issued_tap_values), log_lines_scanned=len(capture.lines),
                       graph_calls=len(box.graph.calls))
+        requests = sum(1 for c in box.graph.calls if not c["path"].endswith("/$batch"))
+        result["graph_requests"] = requests
+        result["fault_share"] = round(sum(summary.faults.values()) / requests, 3) if requests else 0.0
         return result
     finally:
         logging.getLogger().removeHandler(capture)

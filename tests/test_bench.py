@@ -56,3 +56,12 @@ def test_classify_bench_reports_rate_and_memory_of_the_cli() -> None:
     small, large = out["cases"]  # type: ignore[misc]
     assert small["events"] == 200 and large["events"] == 2000
     assert large["lines_out"] > 0 and large["events_per_s"] > 0 and large["peak_rss_mb"] > 0
+
+
+def test_chaos_bench_restarts_azurite_and_reports_zeros() -> None:
+    out = run("bench.chaos", "--inputs", "140", "--tickets", "8")
+    assert out["inputs"] == 140 and out["azurite_restarts"] == 1 and out["fault_rate"] == 0.2
+    for count in ("http_5xx", "tracebacks", "hangs", "unsigned_jobs", "jobs_lost", "duplicate_deletes",
+                  "guardrail_violations", "secrets_found", "alerts_lost", "watermark_skips", "tickets_untold"):
+        assert out[count] == 0, (count, out["examples"])
+    assert out["uncovered_graph_calls"] == [] and out["unused_permissions"] == []
