@@ -3,6 +3,7 @@ error, never another exception; a valid signature is accepted only over its exac
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import time
@@ -28,10 +29,8 @@ JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(all
 @given(st.binary(max_size=2000) | JSONISH.map(lambda v: json.dumps(v).encode()))
 @settings(max_examples=300, deadline=None)
 def test_webhook_bodies(body: bytes) -> None:
-    try:
+    with contextlib.suppress(RequestError):
         parse_request(body)
-    except RequestError:
-        pass
 
 
 @given(secret=st.text(min_size=8, max_size=40), body=st.binary(max_size=300), skew=st.integers(-400, 400),
@@ -60,19 +59,15 @@ def test_bulk_csv_files(text: str) -> None:
 @given(st.text(max_size=2000))
 @settings(max_examples=300, deadline=None)
 def test_cleanup_policies(text: str) -> None:
-    try:
+    with contextlib.suppress(PolicyError):
         load_policy(text)
-    except PolicyError:
-        pass
 
 
 @given(st.binary(max_size=3000) | st.lists(JSONISH, max_size=5).map(lambda v: json.dumps(v).encode()))
 @settings(max_examples=300, deadline=None)
 def test_audit_files_and_graph_answers(data: bytes) -> None:
-    try:
+    with contextlib.suppress(InputError, UnicodeDecodeError):
         list(classify(io.BytesIO(data), CONFIG, PhoneHasher(b"k")))
-    except (InputError, UnicodeDecodeError):
-        pass
     try:
         value = json.loads(data)
     except ValueError:
