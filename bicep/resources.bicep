@@ -338,6 +338,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CLEANUP_APPLY', value: 'false' }
         { name: 'RESET_QUEUE', value: resetQueue }
         { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: '${bus.name}.servicebus.windows.net' }
+        { name: 'QUEUE_BACKOFF_BASE_S', value: '30' }
+        { name: 'QUEUE_BACKOFF_MAX_S', value: '900' }
         { name: 'QUEUE_MAX_DELIVERIES', value: string(queue.properties.maxDeliveryCount) }
         { name: 'ALERTS_TOPIC', value: alertsTopic.name }
         { name: 'STUCK_JOBS_SCHEDULE', value: '0 */10 * * * *' }

@@ -13,6 +13,7 @@ from shared.jobs.view import job_view
 from shared.queue.port import QueueUnavailableError
 from shared.reset.request import MAX_BODY_BYTES, RequestError, parse_request
 from shared.reset.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from shared.telemetry.spans import job_span
 
 bp = func.Blueprint()
 log = logging.getLogger("mfaops.webhook")
@@ -23,6 +24,11 @@ log = logging.getLogger("mfaops.webhook")
 @bp.route(route="itsm/servicenow", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @problems
 async def servicenow_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    with job_span("http servicenow_webhook", trigger="http"):
+        return await _webhook(req)
+
+
+async def _webhook(req: func.HttpRequest) -> func.HttpResponse:
     body = req.get_body()
     if len(body) > MAX_BODY_BYTES:
         return problem(413, "Payload too large", f"the limit is {MAX_BODY_BYTES} bytes")

@@ -6,6 +6,7 @@ import azure.functions as func
 
 from shared.bootstrap import container
 from shared.queue.port import QueueMessage
+from shared.telemetry.spans import DEAD_LETTERS, job_span
 
 bp = func.Blueprint()
 
@@ -20,10 +21,14 @@ def to_queue_message(msg: func.ServiceBusMessage) -> QueueMessage:
 async def reset_worker(msg: func.ServiceBusMessage) -> None:
     # RetryLater (throttling, 5xx) propagates: the message is abandoned and redelivered, and after the
     # queue's max delivery count it is dead-lettered.
-    await container().reset_service().run(to_queue_message(msg))
+    message = to_queue_message(msg)
+    with job_span("servicebus reset_worker", trigger="servicebus", delivery=message.delivery_count):
+        await container().reset_service().run(message)
 
 
 @bp.service_bus_queue_trigger(arg_name="msg", queue_name="%RESET_QUEUE%/$deadletterqueue",
                               connection="ServiceBusConnection")
 async def reset_dead_letter(msg: func.ServiceBusMessage) -> None:
-    await container().reset_service().give_up(to_queue_message(msg))
+    with job_span("servicebus reset_dead_letter", trigger="servicebus"):
+        DEAD_LETTERS.add(1)
+        await container().reset_service().give_up(to_queue_message(msg))

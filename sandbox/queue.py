@@ -2,15 +2,17 @@
 
 Same semantics as the reset queue in Azure: duplicate detection by message id within a window, a delivery
 count that grows on every failed delivery, dead-lettering once it passes the maximum, and at most one
-message of a session in flight at a time.
+message of a session in flight at a time, and scheduled messages held back until their enqueue time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from shared.queue.port import JobQueue, QueueMessage
 
@@ -35,19 +37,35 @@ class InProcessQueue(JobQueue):
         self.completed = 0
         self._busy_sessions: set[str] = set()
         self._wake = asyncio.Event()
+        self.scheduled: list[tuple[float, QueueMessage]] = []  # (monotonic due time, message)
 
-    async def send(self, body: bytes, *, message_id: str, session_id: str, correlation_id: str) -> None:
+    async def send(self, body: bytes, *, message_id: str, session_id: str, correlation_id: str,
+                   scheduled_at: datetime | None = None) -> None:
         now = time.monotonic()
         sent = self.seen.get(message_id)
         if sent is not None and now - sent < self.duplicate_window_s:
             self.duplicates += 1  # Service Bus accepts the send and silently drops the copy
             return
         self.seen[message_id] = now
-        self.active.append(QueueMessage(body=body, message_id=message_id, session_id=session_id,
-                                        correlation_id=correlation_id, delivery_count=0))
+        message = QueueMessage(body=body, message_id=message_id, session_id=session_id,
+                               correlation_id=correlation_id, delivery_count=0)
+        delay = (scheduled_at - datetime.now(UTC)).total_seconds() if scheduled_at is not None else 0.0
+        if delay > 0:
+            self.scheduled.append((now + delay, message))  # invisible until its scheduled enqueue time
+        else:
+            self.active.append(message)
         self._wake.set()
 
+    def release_scheduled(self, *, all_now: bool = False) -> int:
+        """Move scheduled messages that are due (or all, for a test that fast-forwards) to the active queue."""
+        now = time.monotonic()
+        due = [(at, m) for at, m in self.scheduled if all_now or at <= now]
+        self.scheduled = [(at, m) for at, m in self.scheduled if not (all_now or at <= now)]
+        self.active += [m for _, m in due]
+        return len(due)
+
     def _next(self) -> QueueMessage | None:
+        self.release_scheduled()
         for index, message in enumerate(self.active):
             if message.session_id not in self._busy_sessions:
                 return self.active.pop(index)
@@ -81,7 +99,7 @@ class InProcessQueue(JobQueue):
             while await self.deliver_one(handler):
                 pass
 
-        while self.active:
+        while self.active or self.release_scheduled():
             await asyncio.gather(*(worker() for _ in range(concurrency)))
         if dead_letter_handler is not None:
             while self.dead:
@@ -94,7 +112,10 @@ class InProcessQueue(JobQueue):
             await self.drain(handler, dead_letter_handler, concurrency=concurrency)
             self._wake.clear()
             if not self.active and not self.dead:
-                await self._wake.wait()
+                next_due = min((at for at, _ in self.scheduled), default=None)
+                timeout = None if next_due is None else max(0.01, next_due - time.monotonic())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
 
 
 class HttpQueueClient(JobQueue):
@@ -104,7 +125,8 @@ class HttpQueueClient(JobQueue):
     def __init__(self, url: str) -> None:
         self._url = url
 
-    async def send(self, body: bytes, *, message_id: str, session_id: str, correlation_id: str) -> None:
+    async def send(self, body: bytes, *, message_id: str, session_id: str, correlation_id: str,
+                   scheduled_at: datetime | None = None) -> None:
         import base64
 
         import httpx
@@ -112,7 +134,8 @@ class HttpQueueClient(JobQueue):
         from shared.queue.port import QueueUnavailableError
 
         payload = {"body": base64.b64encode(body).decode(), "message_id": message_id, "session_id": session_id,
-                   "correlation_id": correlation_id}
+                   "correlation_id": correlation_id,
+                   "scheduled_at": scheduled_at.isoformat() if scheduled_at is not None else None}
         try:
             async with httpx.AsyncClient(timeout=10.0) as client:
                 response = await client.post(self._url, json=payload)
@@ -135,8 +158,9 @@ def control_routes(queue: InProcessQueue) -> list[object]:
         try:
             data = await request.json()
             body = base64.b64decode(str(data["body"]), validate=True)
+            at = datetime.fromisoformat(str(data["scheduled_at"])) if data.get("scheduled_at") else None
             await queue.send(body, message_id=str(data["message_id"]), session_id=str(data.get("session_id", "")),
-                             correlation_id=str(data.get("correlation_id", "")))
+                             correlation_id=str(data.get("correlation_id", "")), scheduled_at=at)
         except (ValueError, KeyError, TypeError, binascii.Error):
             return JSONResponse({"title": "Invalid request", "status": 400}, status_code=400,
                                 media_type="application/problem+json")

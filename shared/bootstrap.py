@@ -283,6 +283,9 @@ def container() -> Container:
         settings = get_settings()
         configure_logging(settings)
         _container = Container(settings)
+        from shared.telemetry.setup import configure_telemetry
+
+        configure_telemetry()  # once per worker; nothing unless APPLICATIONINSIGHTS_CONNECTION_STRING is set
     return _container
 
 

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     # Service Bus: the reset queue (its dead-letter queue is '<queue>/$deadletterqueue').
     reset_queue: str = Field(default="mfaops-reset", alias="RESET_QUEUE")
     servicebus_namespace: str = Field(default="", alias="ServiceBusConnection__fullyQualifiedNamespace")
+    # A throttled job goes back on the queue later (a new message with a scheduled enqueue time) instead of
+    # burning its delivery count: base * 2^n seconds, at least the Retry-After, at most the maximum.
+    queue_backoff_base_s: float = Field(default=30.0, gt=0, le=3600, alias="QUEUE_BACKOFF_BASE_S")
+    queue_backoff_max_s: float = Field(default=900.0, gt=0, le=86_400, alias="QUEUE_BACKOFF_MAX_S")
     queue_max_deliveries: int = Field(default=5, ge=1, le=100, alias="QUEUE_MAX_DELIVERIES")
     alerts_topic: str = Field(default="mfaops-alerts", alias="ALERTS_TOPIC")
 

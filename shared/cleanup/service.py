@@ -26,6 +26,7 @@ from shared.jobs.admission import admit
 from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
 from shared.settings import Settings
+from shared.telemetry.spans import CLEANUP_REMOVALS
 
 SEGMENT = {"phoneAuthenticationMethod": "phoneMethods", "emailAuthenticationMethod": "emailMethods",
            "microsoftAuthenticatorAuthenticationMethod": "microsoftAuthenticatorMethods",
@@ -284,6 +285,7 @@ class CleanupService:
         errors = await self._delete(todo)
         failed = [{**i.to_dict(), "reason": str(errors[_key(i)])} for i in todo if errors.get(_key(i))]
         removed = [i for i in todo if not errors.get(_key(i))]
+        CLEANUP_REMOVALS.add(len(removed))
         retried = int(getattr(self.graph, "resent_requests", 0)) - resent_before
 
         def record(j: Job) -> None:

@@ -26,6 +26,7 @@ from shared.jobs.admission import admit
 from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
 from shared.settings import Settings
+from shared.telemetry.spans import FINDINGS
 
 log = logging.getLogger("mfaops.detection")
 RECENT_JOBS = 2000
@@ -200,6 +201,7 @@ class MonitorService:
         status = "suppressed" if suppressed else "below_threshold" if below else "pending"
         if not await self.store.add_finding(finding, alert=status):
             return
+        FINDINGS.add(1, {"rule": finding.rule, "severity": finding.severity})
         result.findings.append(finding)
         if status == "pending":
             result.alerts[finding.finding_id] = await self._alert(finding)

@@ -26,6 +26,7 @@ from shared.posture.data import TenantPosture, gather
 from shared.posture.grants import GrantSource
 from shared.posture.model import Report, worse
 from shared.settings import Settings
+from shared.telemetry.spans import POSTURE_FAILING
 
 log = logging.getLogger("mfaops.posture")
 BLOCKING = {"reportOnlyFailure", "reportOnlyInterrupted"}
@@ -53,6 +54,8 @@ class PostureService:
     async def check(self, *, record: bool = True) -> Report:
         data = await self._data()
         report = Report(tenant=data.tenant, checked_at=self.now(), checks=run_checks(data, self.settings))
+        for failing in (c for c in report.checks if c.status == "fail"):
+            POSTURE_FAILING.add(1, {"check": failing.id})
         if record:
             await self._record(report)
         return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from datetime import datetime
 
 from shared.errors import MfaopsError
 
@@ -23,5 +24,7 @@ class QueueMessage:
 
 class JobQueue(abc.ABC):
     @abc.abstractmethod
-    async def send(self, body: bytes, *, message_id: str, session_id: str, correlation_id: str) -> None:
-        """Enqueue. ``message_id`` is the duplicate-detection key; ``session_id`` serialises work per user."""
+    async def send(self, body: bytes, *, message_id: str, session_id: str, correlation_id: str,
+                   scheduled_at: datetime | None = None) -> None:
+        """Enqueue. ``message_id`` is the duplicate-detection key; ``session_id`` serialises work per user;
+        ``scheduled_at`` holds the message back until then (Service Bus scheduled enqueue time)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from shared.queue.port import JobQueue, QueueUnavailableError
@@ -26,12 +27,14 @@ class ServiceBusJobQueue(JobQueue):
             self._client = ServiceBusClient(self._namespace, credential=self._credential)
         return self._client
 
-    async def send(self, body: bytes, *, message_id: str, session_id: str, correlation_id: str) -> None:
+    async def send(self, body: bytes, *, message_id: str, session_id: str, correlation_id: str,
+                   scheduled_at: datetime | None = None) -> None:
         from azure.servicebus import ServiceBusMessage
         from azure.servicebus.exceptions import ServiceBusError
 
         message = ServiceBusMessage(body, message_id=message_id[:128], session_id=session_id[:128],
-                                    correlation_id=correlation_id, content_type="application/json")
+                                    correlation_id=correlation_id, content_type="application/json",
+                                    scheduled_enqueue_time_utc=scheduled_at)
         try:
             async with self._get_client().get_queue_sender(self._queue) as sender:
                 await sender.send_messages(message)

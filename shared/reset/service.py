@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from opentelemetry import trace
+
 from shared.alerts import Alerts
 from shared.errors import (
     ConcurrencyError,
@@ -41,6 +43,7 @@ from shared.reset.plan import plan_removal
 from shared.reset.request import RequestError, ResetRequest, parse_request
 from shared.settings import Settings
 from shared.tapdrop import RetrievedTap, TapDrop
+from shared.telemetry.spans import REFUSALS, RESCHEDULED, RESETS, THROTTLED, job_span, trace_id
 
 log = logging.getLogger("mfaops.reset")
 
@@ -131,15 +134,32 @@ class ResetService:
         if job.state.is_final or job.state is JobState.AWAITING_APPROVAL:
             log.info("job %s is %s; delivery %s ignored", job.job_id, job.state.value, message.delivery_count)
             return
-        job = await self.jobs.update(job.job_id, lambda j: j.transition(
-            JobState.RUNNING, f"delivery {message.delivery_count}", now=self.now()))
+        with job_span("reset.run", job_id=job.job_id, kind=job.kind.value, target_id=job.target.id) as span:
+            await self._run(job, request, message, span)
+
+    async def _run(self, job: Job, request: ResetRequest, message: QueueMessage, span: Any) -> None:
+        traced = trace_id()
+
+        def start(j: Job) -> None:
+            j.transition(JobState.RUNNING, f"delivery {message.delivery_count}", now=self.now())
+            if traced:
+                j.record("trace", "ok", f"trace {traced}", data={"trace_id": traced}, now=self.now())
+
+        job = await self.jobs.update(job.job_id, start)
         log.info("reset job %s for %s: delivery %s", job.job_id, request.number, message.delivery_count,
                  extra={"custom_dimensions": {"job_id": job.job_id, "ticket": request.number,
                                               "correlation_id": message.correlation_id or job.job_id,
                                               "message_id": message.message_id}})
         try:
             await self._execute(job, request)
-        except (GraphTransientError, GraphThrottledError, ConcurrencyError, UserBusyError) as exc:
+        except GraphThrottledError as exc:
+            THROTTLED.add(1)
+            span.set_attribute("mfaops.outcome", "throttled")
+            await self._note_retry(job, exc)
+            if await self._backed_off(job, request, message, exc):
+                return  # this delivery is done; the scheduled copy carries the job on
+            raise RetryLater(str(exc)) from exc
+        except (GraphTransientError, ConcurrencyError, UserBusyError) as exc:
             await self._note_retry(job, exc)
             raise RetryLater(str(exc)) from exc
         except TicketSystemError as exc:
@@ -491,6 +511,32 @@ class ResetService:
 
         await self._finish(job, park)
 
+    async def _backed_off(self, job: Job, request: ResetRequest, message: QueueMessage,
+                          exc: GraphThrottledError) -> bool:
+        """Graph asked for a longer wait than the worker holds a message (Retry-After over the cap), or throttled
+        this job before: put it back on the queue for later, under a new message id (duplicate detection would
+        drop a copy with the old one), instead of redelivering at once and burning the delivery count."""
+        current = await self.jobs.get(job.job_id)
+        throttled = sum(1 for s in current.steps if s.action == "attempt" and s.outcome == "retry_later"
+                        and "status=429" in s.detail)  # this throttle is on the record already
+        retry_after = exc.retry_after_s or 0.0
+        if retry_after <= self.settings.graph_retry_after_cap_s and throttled < 2:
+            return False
+        job = current
+        backoffs = sum(1 for s in job.steps if s.action == "rescheduled")
+        delay = min(max(retry_after, self.settings.queue_backoff_base_s * 2 ** backoffs),
+                    self.settings.queue_backoff_max_s)
+        at = self.now() + timedelta(seconds=delay)
+        await self.queue.send(json.dumps(request.to_message()).encode(),
+                              message_id=f"{request.idempotency_key}:backoff{backoffs + 1}",
+                              session_id=message.session_id or request.user.lower(),
+                              correlation_id=message.correlation_id or job.job_id, scheduled_at=at)
+        RESCHEDULED.add(1)
+        await self.jobs.update(job.job_id, lambda j: j.record(
+            "rescheduled", "queued", f"Graph throttled (Retry-After {retry_after:g} s): back on the queue at "
+            f"{at.isoformat()} ({delay:g} s)", data={"at": at.isoformat(), "delay_s": delay}, now=self.now()))
+        return True
+
     async def fail_stuck(self, *, older_than: timedelta) -> list[Job]:
         """Jobs left ``running`` (or ``queued``) with no step for ``older_than``: no worker holds them (a process
         killed, a message lost). Each is failed with the reason, on the record and on its ticket; an operator's
@@ -517,6 +563,13 @@ class ResetService:
 
     async def _finish(self, job: Job, change: Callable[[Job], None]) -> Job:
         done = await self.jobs.update(job.job_id, change)
+        outcome = "parked" if done.state is JobState.AWAITING_APPROVAL else done.state.value
+        RESETS.add(1, {"outcome": outcome})
+        code = done.error.code if done.error else next(
+            (s.outcome for s in reversed(done.steps) if s.action == "guardrail"), "")
+        if outcome in ("rejected", "parked") and code:
+            REFUSALS.add(1, {"guardrail": code})
+        trace.get_current_span().set_attribute("mfaops.outcome", outcome)
         log.info("job %s %s", done.job_id, done.state.value, extra={"custom_dimensions": {
             "job_id": done.job_id, "state": done.state.value, "ticket": done.source.number}})
         return await self._write_back(done)

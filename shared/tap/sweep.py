@@ -23,6 +23,7 @@ from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
 from shared.settings import Settings
 from shared.tap.rules import SweepPolicy, verdict
+from shared.telemetry.spans import TAPS_SWEPT
 
 log = logging.getLogger("mfaops.tap")
 TAP_TYPE = "#microsoft.graph.temporaryAccessPassAuthenticationMethod"
@@ -144,6 +145,7 @@ class TapSweeper:
         for item in doomed:
             error = errors.get(f"{item.user}/{item.method_id}")
             (result.failed if error is not None else result.deleted).append(item)
+        TAPS_SWEPT.add(len(result.deleted))
 
         retried = int(getattr(self.graph, "resent_requests", 0)) - resent_before
 
