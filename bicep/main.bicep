@@ -7,8 +7,20 @@ targetScope = 'subscription'
 @description('Name of the environment (azd environment name); used in resource names.')
 param environmentName string
 
-@description('Azure region for every resource.')
+@description('Azure region for every resource: one where Flex Consumption runs (az functionapp list-flexconsumption-locations).')
+@allowed(['australiaeast', 'australiasoutheast', 'brazilsouth', 'canadacentral', 'centralindia', 'centralus'
+  'eastasia', 'eastus', 'eastus2', 'francecentral', 'germanywestcentral', 'italynorth', 'japaneast', 'koreacentral'
+  'northcentralus', 'northeurope', 'norwayeast', 'southafricanorth', 'southcentralus', 'southeastasia'
+  'southindia', 'spaincentral', 'swedencentral', 'uaenorth', 'uksouth', 'ukwest', 'westcentralus', 'westeurope'
+  'westus', 'westus2', 'westus3'])
 param location string
+
+@description('Storage redundancy: Standard_GZRS where the region has availability zones, Standard_GRS where not.')
+@allowed(['Standard_GZRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_LRS'])
+param storageSku string = 'Standard_GZRS'
+
+@description('E-mail addresses the alert rules notify.')
+param alertEmails array = []
 
 @description('ServiceNow instance, e.g. https://contoso.service-now.com')
 param servicenowInstanceUrl string
@@ -91,6 +103,8 @@ module resources 'resources.bicep' = {
     monitorPhoneHashKey: monitorPhoneHashKey
     teamsWebhookUrl: teamsWebhookUrl
     alertSinks: alertSinks
+    storageSku: storageSku
+    alertEmails: alertEmails
   }
 }
 

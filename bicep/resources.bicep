@@ -30,6 +30,13 @@ param alertSinks string = 'log,topic'
 @description('Graph identity-and-access resource units per 10 s for the tenant size (3500/10 under 50 users, 5000/10 up to 500, 8000/10 above).')
 param graphBudgetIdentity string = '3500/10'
 
+@description('Storage redundancy: GZRS where the region has zones; GRS (or LRS) in a region without them.')
+@allowed(['Standard_GZRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_LRS'])
+param storageSku string = 'Standard_GZRS'
+
+@description('E-mail addresses the alert rules notify (the action group); empty: the rules fire into the portal only.')
+param alertEmails array = []
+
 @description('Flex Consumption instance memory and scale-out ceiling.')
 param instanceMemoryMB int = 2048
 param maximumInstanceCount int = 40
@@ -50,6 +57,7 @@ var roles = {
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  serviceBusDataOwner: '090c5cfd-751d-490a-894a-3ce6f1109419'
 }
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
@@ -91,7 +99,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   location: location
   tags: tags
   kind: 'StorageV2'
-  sku: { name: 'Standard_GZRS' }
+  sku: { name: storageSku }
   properties: {
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
@@ -181,6 +189,18 @@ resource alertsTopic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview'
   }
 }
 
+// A subscription from the start: a topic drops messages nobody subscribed to. The SIEM (or a Logic App) reads here.
+resource siemSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = {
+  parent: alertsTopic
+  name: 'siem'
+  properties: {
+    maxDeliveryCount: 10
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P14D'
+    lockDuration: 'PT1M'
+  }
+}
+
 // ---- Key Vault: the ServiceNow secrets and the TAP drop key -------------------------------------------
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // checkov:skip=CKV_AZURE_109: Key Vault references from a Flex Consumption app without VNet integration need the public endpoint; access is RBAC-only for one identity.
@@ -213,12 +233,14 @@ resource servicenowPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01'
 }
 
 resource phoneHashKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: a fixed expiry would silently break the shared-phone rule's history; rotate by hand.
   parent: vault
   name: 'monitor-phone-hash-key'
   properties: { value: monitorPhoneHashKey, contentType: 'text/plain' }
 }
 
 resource teamsWebhookSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: the Teams workflow URL lives as long as the workflow; an expiry would drop alerts.
   parent: vault
   name: 'teams-webhook-url'
   properties: { value: empty(teamsWebhookUrl) ? 'unset' : teamsWebhookUrl, contentType: 'text/plain' }
@@ -386,7 +408,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ]
     }
   }
-  dependsOn: [packageContainer, jobsTableResource, jobsByUserTableResource, monitorTableResource, postureTableResource]
+  // The roles first: a first start that raced them would read Key Vault references as literal strings.
+  dependsOn: [packageContainer, jobsTableResource, jobsByUserTableResource, monitorTableResource, postureTableResource
+    blobOwner, tableContributor, busSender, busReceiver, busOwner, vaultSecretsUser, metricsPublisher]
 }
 
 // App Service Authentication in front of every route but the signed webhook: the platform validates the Entra
@@ -469,6 +493,18 @@ resource busReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+// Flex Consumption scales the Service Bus trigger by reading the queue's length: the docs (and Microsoft's own
+// Flex samples) give the identity Azure Service Bus Data Owner at queue scope for that.
+resource busOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: queue
+  name: guid(queue.id, identity.id, roles.serviceBusDataOwner)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataOwner)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // Key Vault references in app settings resolve with the identity.
 resource vaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: vault
@@ -488,6 +524,85 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// ---- Diagnostics: who read which secret, the bus's and the tables' operations, to Log Analytics -----------
+resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  scope: vault
+  name: 'to-log-analytics'
+  properties: {
+    workspaceId: logs.id
+    logs: [{ category: 'AuditEvent', enabled: true }]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
+resource busDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  scope: bus
+  name: 'to-log-analytics'
+  properties: {
+    workspaceId: logs.id
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
+resource tableDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  scope: tableService
+  name: 'to-log-analytics'
+  properties: {
+    workspaceId: logs.id
+    logs: [{ category: 'StorageRead', enabled: true }, { category: 'StorageWrite', enabled: true }
+      { category: 'StorageDelete', enabled: true }]
+    metrics: [{ category: 'Transaction', enabled: true }]
+  }
+}
+
+// ---- Alert rules: what an identity team must hear about -------------------------------------------------
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: 'ag-mfaops-${take(token, 8)}'
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'mfaops'
+    enabled: true
+    emailReceivers: [for (address, i) in alertEmails: { name: 'email${i}', emailAddress: address, useCommonAlertSchema: true }]
+  }
+}
+
+var alertRules = loadJsonContent('alerts/rules.json')
+
+resource rules 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [for rule in alertRules: {
+  name: 'mfaops-${rule.name}'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'mfaops: ${rule.title}'
+    description: rule.meaning
+    severity: rule.severity
+    enabled: true
+    scopes: [insights.id]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [{ query: rule.query, timeAggregation: 'Count', operator: 'GreaterThan', threshold: 0
+        failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 } }]
+    }
+    actions: { actionGroups: [actionGroup.id] }
+  }
+}]
+
+resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
+  name: guid(resourceGroup().id, 'mfaops-workbook')
+  location: location
+  tags: tags
+  kind: 'shared'
+  properties: {
+    displayName: 'mfaops operations'
+    category: 'workbook'
+    sourceId: insights.id
+    serializedData: loadTextContent('workbooks/operations.json')
   }
 }
 

@@ -186,6 +186,9 @@ class ResetService:
                 await self.dead_letters.record(message, "unreadable message")
             return None
         job = await self.jobs.find_by_key(request.idempotency_key)
+        log.error("dead-lettered: message %s after %s deliveries", message.message_id, message.delivery_count,
+                  extra={"custom_dimensions": {"job_id": job.job_id if job else "", "message_id": message.message_id,
+                                               "deliveries": message.delivery_count}})
         if self.dead_letters is not None:
             await self.dead_letters.record(message, f"gave up after {message.delivery_count} deliveries",
                                            job_id=job.job_id if job else "")
