@@ -11,7 +11,7 @@ CHECKOV := BC_SKIP_MAPPING=TRUE $(IAC_VENV)/bin/checkov --framework bicep --comp
 
 .PHONY: install browser run test lint typecheck unit iac bench chaos clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements.lock requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip 2> >(grep -v "^WARNING: Location" >&2)
 	@$(PY) -m pip install $(PIP_QUIET) -r requirements-dev.txt 2> >(grep -v "^WARNING: Location" >&2)

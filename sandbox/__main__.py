@@ -27,7 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--once", action="store_true", help="play the scenario, print the result, exit")
     p_run.add_argument("--no-scenario", action="store_true", help="serve only; print 'ready' when accepting")
     p_run.add_argument("--tenant", default=str(DEMO_TENANT), help="tenant file (default: the demo tenant)")
+    p_worker = sub.add_parser("worker", help="a reset worker in its own process, on the running local system's queue")
+    p_worker.add_argument("--lock-s", type=float, default=30.0, help="peek-lock duration (default 30 s)")
+    p_worker.add_argument("--idle-exit-s", type=float, default=None, help="exit after this long with nothing to do")
     args = parser.parse_args(argv)
+    if args.command == "worker":
+        from sandbox.worker import main as worker_main
+
+        return worker_main(args.lock_s, args.idle_exit_s)
     if args.once and args.no_scenario:
         parser.error("--once plays the scenario; it cannot go with --no-scenario")
     try:

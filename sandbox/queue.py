@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ class InProcessQueue(JobQueue):
         self._busy_sessions: set[str] = set()
         self._wake = asyncio.Event()
         self.scheduled: list[tuple[float, QueueMessage]] = []  # (monotonic due time, message)
+        self.locked: dict[str, tuple[float, QueueMessage]] = {}  # peek-lock token -> (lock expiry, message)
 
     async def send(self, body: bytes, *, message_id: str, session_id: str, correlation_id: str,
                    scheduled_at: datetime | None = None) -> None:
@@ -63,6 +65,45 @@ class InProcessQueue(JobQueue):
         self.scheduled = [(at, m) for at, m in self.scheduled if not (all_now or at <= now)]
         self.active += [m for _, m in due]
         return len(due)
+
+    def _expire_locks(self) -> None:
+        """A receiver that died holds its lock until it expires; then the message is back (Service Bus peek-lock)."""
+        now = time.monotonic()
+        for token, (until, message) in list(self.locked.items()):
+            if until <= now:
+                del self.locked[token]
+                self._busy_sessions.discard(message.session_id)
+                if message.delivery_count >= self.max_deliveries:
+                    self.dead.append(DeadLetter(message, "MaxDeliveryCountExceeded", "lock expired"))
+                else:
+                    self.active.append(message)
+
+    def receive(self, lock_s: float) -> tuple[str, QueueMessage] | None:
+        """Peek-lock the next available message for a receiver in another process (`python -m sandbox worker`)."""
+        self._expire_locks()
+        message = self._next()
+        if message is None:
+            return None
+        message = replace(message, delivery_count=message.delivery_count + 1)
+        token = uuid.uuid4().hex
+        self._busy_sessions.add(message.session_id)
+        self.locked[token] = (time.monotonic() + lock_s, message)
+        return token, message
+
+    def settle(self, token: str, *, complete: bool) -> bool:
+        held = self.locked.pop(token, None)
+        if held is None:
+            return False  # the lock expired: the message went back (or on to the dead-letter queue)
+        message = held[1]
+        self._busy_sessions.discard(message.session_id)
+        if complete:
+            self.completed += 1
+        elif message.delivery_count >= self.max_deliveries:
+            self.dead.append(DeadLetter(message, "MaxDeliveryCountExceeded", "abandoned"))
+        else:
+            self.active.append(message)
+        self._wake.set()
+        return True
 
     def _next(self) -> QueueMessage | None:
         self.release_scheduled()
@@ -166,4 +207,21 @@ def control_routes(queue: InProcessQueue) -> list[object]:
                                 media_type="application/problem+json")
         return JSONResponse({"queued": True}, status_code=202)
 
-    return [Route("/queue", send, methods=["POST"])]
+    async def receive(request: Request) -> JSONResponse:
+        data = await request.json() if await request.body() else {}
+        got = queue.receive(float(data.get("lock_s", 30)))
+        if got is None:
+            return JSONResponse({"message": None})
+        token, message = got
+        return JSONResponse({"lock_token": token, "message": {
+            "body": base64.b64encode(message.body).decode(), "message_id": message.message_id,
+            "session_id": message.session_id, "correlation_id": message.correlation_id,
+            "delivery_count": message.delivery_count}})
+
+    async def settle(request: Request) -> JSONResponse:
+        data = await request.json()
+        settled = queue.settle(str(data["lock_token"]), complete=data.get("outcome") == "complete")
+        return JSONResponse({"settled": settled}, status_code=200 if settled else 410)
+
+    return [Route("/queue", send, methods=["POST"]), Route("/queue/receive", receive, methods=["POST"]),
+            Route("/queue/settle", settle, methods=["POST"])]

@@ -108,7 +108,10 @@ async def _serve(*, listener: socket.socket, tenant: str, connection_string: str
         print("error: the local host did not start", file=sys.stderr)
         return 2
     deliver, dead_letter = box.handlers()
-    worker = asyncio.create_task(box.queue.serve(deliver, dead_letter))
+    # MFAOPS_LOCAL_WORKER=off: no worker here; `python -m sandbox worker` processes receive from this queue
+    # instead (peek-lock), so a test can kill one mid-job and watch another take the message over.
+    external = os.environ.get("MFAOPS_LOCAL_WORKER", "on").lower() == "off"
+    worker = asyncio.create_task(box.queue.serve(deliver, dead_letter) if not external else asyncio.sleep(10**9))
     timers = asyncio.create_task(run_timers(function_app.app, resolve=box.resolve))
     print(f"functions   {base}/api/itsm/servicenow  {base}/api/jobs/{{job_id}}  {base}/api/jobs/{{job_id}}/tap")
     print(f"graph       {base}/graph/v1.0/...  (call log: {base}/graph/_sandbox/calls)")

@@ -21,6 +21,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from shared.graph.throttle_signal import ThrottleSignal
+
 BUCKETS = ("identity", "writes", "reports", "protection")
 _REPORTS = re.compile(r"^/(reports|auditLogs)(/|$)|^/users/[^/]+/authentication(/|$)")
 _COSTLY = ((re.compile(r"^/users$"), 2), (re.compile(r"^/users/[^/]+/(transitiveMemberOf|memberOf)$"), 2),
@@ -78,8 +80,10 @@ class _Bucket:
 
 class GraphBudget:
     def __init__(self, limits: dict[str, tuple[float, float]], *, time_scale: float = 1.0,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, signal: ThrottleSignal | None = None) -> None:
         self.enabled = enabled
+        self.signal = signal  # shared with the other instances: a 429 one of them saw closes the bucket here too
+        self._pending: set[asyncio.Task[None]] = set()
         self.time_scale = time_scale
         self._buckets = {name: _Bucket(capacity, window * time_scale) for name, (capacity, window) in limits.items()}
         self._lock = asyncio.Lock()
@@ -110,6 +114,12 @@ class GraphBudget:
         if not self.enabled or not requests:
             return 0.0
         wanted = {n: min(c, self.capacity(n)) for n, c in total_costs(requests).items() if n in self._buckets}
+        if self.signal is not None:
+            for name in wanted:
+                until = await self.signal.blocked_until(name)
+                if until > time.time():
+                    bucket = self._buckets[name]
+                    bucket.blocked_until = max(bucket.blocked_until, time.monotonic() + (until - time.time()))
         waited = 0.0
         async with self._lock:  # first come, first served: one waiter drains at a time
             while True:
@@ -140,6 +150,11 @@ class GraphBudget:
             if bucket is not None:
                 bucket.blocked_until = max(bucket.blocked_until, until)
                 bucket.tokens = 0.0
+                if self.signal is not None:
+                    task = asyncio.get_running_loop().create_task(
+                        self.signal.publish(name, time.time() + retry_after_s))
+                    self._pending.add(task)
+                    task.add_done_callback(self._pending.discard)
 
 
 class BudgetTransport(httpx.AsyncBaseTransport):

@@ -417,6 +417,7 @@ class ResetService:
         (every delete in the order Graph demands, the default last, then revoke, then the TAP)."""
         plan = plan_removal(snapshot.methods, snapshot.default_method)
         done = {m["id"] for m in job.methods_removed}  # a redelivery resumes: what is gone stays gone
+        await self._reconcile(job, snapshot, plan, done)
         for method in plan.kept:
             await self._step(job, "keep_method", "not_removable", f"{method.type} cannot be deleted through Graph",
                              data={"type": method.type, "id": method.id})
@@ -513,6 +514,29 @@ class ResetService:
             j.transition(JobState.AWAITING_APPROVAL, f"{code}: {reason}", now=self.now())
 
         await self._finish(job, park)
+
+    async def _reconcile(self, job: Job, snapshot: UserSnapshot, plan: Any, done: set[str]) -> None:
+        """The plan is written before the first delete, so that a worker killed after Graph deleted a method but
+        before the job said so leaves a trace: the next delivery finds those planned methods gone and records
+        them (each job's steps stay true, and nothing is deleted twice)."""
+        planned = next((s for s in job.steps if s.action == "plan_deletes"), None)
+        if planned is None:
+            methods = _planned(plan)
+            count = sum(len(w) for w in plan.waves)
+            await self._step(job, "plan_deletes", "ok", f"{count} methods to remove", data={"methods": methods})
+            return
+        present = {m.id for m in snapshot.methods}
+        gone = [m for m in json.loads(str(planned.data.get("methods", "[]")))
+                if m["id"] not in present and m["id"] not in done]
+        if gone:
+            def record(j: Job) -> None:
+                for m in gone:
+                    j.record("delete_method", "removed", f"{m['type']} {m.get('label', '')}".strip() +
+                             " (deleted by an earlier delivery that stopped before recording it)",
+                             data={"type": m["type"], "id": m["id"]}, now=self.now())
+
+            await self.jobs.update(job.job_id, record)
+            done |= {m["id"] for m in gone}
 
     async def _backed_off(self, job: Job, request: ResetRequest, message: QueueMessage,
                           exc: GraphThrottledError) -> bool:
@@ -646,6 +670,10 @@ def _ticket_problem(ticket: Ticket | None, request: ResetRequest, settings: Sett
     if not ticket.is_for(request.user):
         return "ticket_user_mismatch", f"{ticket.number} is not for {request.user}"
     return None
+
+
+def _planned(plan: Any) -> str:
+    return json.dumps([{"type": m.type, "id": m.id, "label": m.label} for wave in plan.waves for m in wave])
 
 
 def _record_outcome(job: Job, outcome: DeleteOutcome, now: datetime) -> None:

@@ -3,6 +3,7 @@ winning over the model (the reset spread over the buckets is in tests/reset/test
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -54,3 +55,24 @@ async def test_a_retry_after_wins_over_the_model() -> None:
     started = time.monotonic()
     await budget.acquire([("GET", "/users/u")])
     assert time.monotonic() - started >= 0.18 and budget.penalties == 1
+
+
+async def test_a_429_one_instance_saw_slows_the_others_through_table_storage(azurite: object) -> None:
+    import uuid
+
+    from azure.data.tables.aio import TableServiceClient
+
+    from shared.graph.budget import GraphBudget
+    from shared.graph.throttle_signal import TableThrottleSignal
+
+    table = f"signal{uuid.uuid4().hex[:10]}"
+    limits = {"reports": (5.0, 10.0), "identity": (3500.0, 10.0)}
+    async with TableServiceClient.from_connection_string(azurite.connection_string) as service:  # type: ignore[attr-defined]
+        first = GraphBudget(limits, signal=TableThrottleSignal(service, table))
+        second = GraphBudget(limits, signal=TableThrottleSignal(service, table))
+        url = "https://graph.microsoft.com/v1.0/reports/authenticationMethods/userRegistrationDetails"
+        first.penalize("GET", url, 0.6)  # Graph told the first instance to wait 0.6 s on the reports bucket
+        await asyncio.gather(*first._pending)
+        waited = await second.acquire([("GET", url)])
+        assert 0.3 <= waited <= 1.5  # the second instance waited too, without a 429 of its own
+        assert await second.acquire([("GET", "https://graph.microsoft.com/v1.0/users/x")]) == 0.0  # other buckets open
