@@ -72,8 +72,16 @@ def run(work: Callable[[Container], Awaitable[T]]) -> T:
 def run_on(container: Container, work: Callable[[Container], Awaitable[T]], *, reraise: bool = False) -> T:
     """One event loop per command: the container's clients live in it, and it closes them."""
     async def go() -> T:
-        try:
-            return await work(container)
+        import click
+
+        from shared.telemetry.setup import configure_telemetry
+        from shared.telemetry.spans import job_span
+
+        configure_telemetry()  # nothing unless APPLICATIONINSIGHTS_CONNECTION_STRING or OTEL_TRACES_EXPORTER is set
+        context = click.get_current_context(silent=True)
+        try:  # the command's path only ("mfaops reset"), never its arguments (UPNs, reasons)
+            with job_span("cli", trigger="cli", command=context.command_path if context else "mfaops"):
+                return await work(container)
         finally:
             await container.close()
 

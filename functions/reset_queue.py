@@ -12,8 +12,10 @@ bp = func.Blueprint()
 
 
 def to_queue_message(msg: func.ServiceBusMessage) -> QueueMessage:
+    properties = msg.application_properties or {}
     return QueueMessage(body=msg.get_body(), message_id=msg.message_id or "", session_id=msg.session_id or "",
-                        correlation_id=msg.correlation_id or "", delivery_count=msg.delivery_count or 1)
+                        correlation_id=msg.correlation_id or "", delivery_count=msg.delivery_count or 1,
+                        trace_parent=str(properties.get("traceparent") or ""))
 
 
 @bp.service_bus_queue_trigger(arg_name="msg", queue_name="%RESET_QUEUE%", connection="ServiceBusConnection",
@@ -22,7 +24,8 @@ async def reset_worker(msg: func.ServiceBusMessage) -> None:
     # RetryLater (throttling, 5xx) propagates: the message is abandoned and redelivered, and after the
     # queue's max delivery count it is dead-lettered.
     message = to_queue_message(msg)
-    with job_span("servicebus reset_worker", trigger="servicebus", delivery=message.delivery_count):
+    with job_span("servicebus reset_worker", parent=message.trace_parent, trigger="servicebus",
+                  delivery=message.delivery_count):
         await container().reset_service().run(message)
 
 

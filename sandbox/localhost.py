@@ -119,7 +119,9 @@ def to_function_message(message: QueueMessage) -> func.ServiceBusMessage:
 
     return ServiceBusMessage(body=message.body, message_id=message.message_id, session_id=message.session_id,
                                   correlation_id=message.correlation_id, delivery_count=message.delivery_count,
-                                  application_properties={}, user_properties={}, content_type="application/json")
+                                  application_properties={"traceparent": message.trace_parent}
+                                  if message.trace_parent else {}, user_properties={},
+                                  content_type="application/json")
 
 
 async def call_queue_function(user_function: Any, message: QueueMessage) -> None:

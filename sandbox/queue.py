@@ -49,8 +49,10 @@ class InProcessQueue(JobQueue):
             self.duplicates += 1  # Service Bus accepts the send and silently drops the copy
             return
         self.seen[message_id] = now
+        from shared.telemetry.spans import current_traceparent
+
         message = QueueMessage(body=body, message_id=message_id, session_id=session_id,
-                               correlation_id=correlation_id, delivery_count=0)
+                               correlation_id=correlation_id, delivery_count=0, trace_parent=current_traceparent())
         delay = (scheduled_at - datetime.now(UTC)).total_seconds() if scheduled_at is not None else 0.0
         if delay > 0:
             self.scheduled.append((now + delay, message))  # invisible until its scheduled enqueue time

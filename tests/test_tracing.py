@@ -40,6 +40,9 @@ async def test_a_reset_is_one_trace_from_its_trigger_through_graph_and_tables(sa
     spans = EXPORTER.get_finished_spans()
     by_id = {s.context.span_id: s for s in spans}
     worker = next(s for s in spans if s.name == "servicebus reset_worker")
+    webhook = next(s for s in spans if s.name == "http servicenow_webhook")
+    # One trace from the trigger: the message carried the webhook's context to the worker.
+    assert worker.context.trace_id == webhook.context.trace_id
     run = next(s for s in spans if s.name == "reset.run")
     assert run.parent is not None and run.parent.span_id == worker.context.span_id
     assert run.attributes["mfaops.job_id"] == job_id and run.attributes["mfaops.kind"] == "reset"

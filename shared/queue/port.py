@@ -20,6 +20,7 @@ class QueueMessage:
     session_id: str = ""
     correlation_id: str = ""
     delivery_count: int = 1
+    trace_parent: str = ""  # W3C traceparent of the span that sent it (application property "traceparent")
 
 
 class JobQueue(abc.ABC):

@@ -32,9 +32,13 @@ class ServiceBusJobQueue(JobQueue):
         from azure.servicebus import ServiceBusMessage
         from azure.servicebus.exceptions import ServiceBusError
 
+        from shared.telemetry.spans import current_traceparent
+
+        traceparent = current_traceparent()
         message = ServiceBusMessage(body, message_id=message_id[:128], session_id=session_id[:128],
                                     correlation_id=correlation_id, content_type="application/json",
-                                    scheduled_enqueue_time_utc=scheduled_at)
+                                    scheduled_enqueue_time_utc=scheduled_at,
+                                    application_properties={"traceparent": traceparent} if traceparent else None)
         try:
             async with self._get_client().get_queue_sender(self._queue) as sender:
                 await sender.send_messages(message)

@@ -8,8 +8,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 tracer = trace.get_tracer("mfaops")
+_PROPAGATOR = TraceContextTextMapPropagator()
 meter = metrics.get_meter("mfaops")
 
 RESETS = meter.create_counter("mfaops.resets", description="Resets by outcome (succeeded, failed, rejected, parked)")
@@ -24,10 +26,20 @@ POSTURE_FAILING = meter.create_counter("mfaops.posture.failing", description="Po
 
 
 @contextmanager
-def job_span(name: str, **attributes: Any) -> Iterator[trace.Span]:
+def job_span(name: str, *, parent: str = "", **attributes: Any) -> Iterator[trace.Span]:
+    """A span of mfaops's own; ``parent`` a W3C traceparent carried by a queue message (the webhook's trace goes on
+    in the worker that picks the message up)."""
     clean = {f"mfaops.{k}": str(v) for k, v in attributes.items() if v not in (None, "")}
-    with tracer.start_as_current_span(name, attributes=clean) as span:
+    context = _PROPAGATOR.extract({"traceparent": parent}) if parent else None
+    with tracer.start_as_current_span(name, context=context, attributes=clean) as span:
         yield span
+
+
+def current_traceparent() -> str:
+    """The current span as a W3C traceparent ('' when nothing traces), for a message to carry."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent", "")
 
 
 def trace_id() -> str:
