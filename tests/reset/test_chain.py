@@ -111,14 +111,16 @@ async def test_without_directory_read_nothing_is_removed(sandbox: Sandbox) -> No
     assert not [c for c in sandbox.graph.calls if c["method"] == "DELETE"]
 
 
-@pytest.mark.parametrize("sandbox_env", [{"GRAPH_BUDGET_ENABLED": "true", "GRAPH_BUDGET_TIME_SCALE": "0.02",
+@pytest.mark.parametrize("sandbox_env", [{"GRAPH_BUDGET_ENABLED": "true", "GRAPH_BUDGET_TIME_SCALE": "0.1",
                                           "JOBS_TABLE": "jobsbudget", "JOBS_BY_USER_TABLE": "byuserbudget"}])
 async def test_a_reset_is_spread_over_the_reports_windows_with_no_429(sandbox: Sandbox) -> None:
     user = "max.methods@contoso.example"  # ten methods: more than the reports bucket holds at once
     sandbox.servicenow.records[("sc_req_item", "a1" * 16)]["requested_for"] = user
     throttle = sandbox.graph.throttle
     throttle.enabled = True
-    throttle.configure({}, time_scale=0.02)  # the documented figures, every window 50x shorter
+    # The documented figures, every window 10x shorter (50x left event-loop jitter a visible share of a window
+    # on a loaded CI machine: one clean-clone run saw a 429).
+    throttle.configure({}, time_scale=0.1)
     job = await reset(sandbox, user=user)
     assert job["state"] == "succeeded" and len(job["methods_removed"]) == 10
     assert throttle.throttled == 0, throttle.by_bucket
