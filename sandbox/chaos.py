@@ -265,24 +265,8 @@ async def faulted_workload(box: Sandbox, *, tickets: int, fault_rate: float, see
     for user in rng.sample(members, 4):
         await _register(box, user.upn)
     monitor = box.container.monitor_service()
-    for _attempt in range(12):
-        try:
-            await monitor.scan()
-            break
-        except Exception as exc:
-            if not _expected_under_faults(exc):
-                out.tracebacks += 1
-                out.failure(f"monitor under faults: {type(exc).__name__}: {exc}")
-                break
-    for _ in range(6):
-        try:
-            await box.container.posture_service().check()
-            break
-        except Exception as exc:
-            if not _expected_under_faults(exc):
-                out.tracebacks += 1
-                out.failure(f"posture under faults: {type(exc).__name__}: {exc}")
-                break
+    await _until_done(out, "monitor", monitor.scan, attempts=12)
+    await _until_done(out, "posture", box.container.posture_service().check, attempts=6)
     out.faults = dict(box.graph.faults.injected)
     _set_faults(box, 0.0, seed)
     box.teams.fail_next = 0
@@ -290,6 +274,19 @@ async def faulted_workload(box: Sandbox, *, tickets: int, fault_rate: float, see
     await service.fail_stuck(older_than=timedelta(0))  # the stuck-job timer, as if its timeout had passed
     await _properties(box, out, before, break_glass)
     return out
+
+
+async def _until_done(out: Summary, what: str, call: Callable[[], Any], *, attempts: int) -> None:
+    """Run ``call`` until it gets through the injected faults; a failure faults cannot explain is a finding."""
+    for _ in range(attempts):
+        try:
+            await call()
+            return
+        except Exception as exc:
+            if not _expected_under_faults(exc):
+                out.tracebacks += 1
+                out.failure(f"{what} under faults: {type(exc).__name__}: {exc}")
+                return
 
 
 def _expected_under_faults(exc: BaseException) -> bool:

@@ -60,15 +60,22 @@ def build_servicenow_app(instance: ServiceNowInstance) -> Starlette:
         return secrets.compare_digest(user, instance.username) and secrets.compare_digest(password,
                                                                                           instance.password)
 
+    def injected_failure() -> Response | None:
+        """The next call fails with the configured status while fail_next lasts (sandbox control)."""
+        if instance.fail_next <= 0:
+            return None
+        instance.fail_next -= 1
+        return Response(json.dumps({"error": {"message": "Too many requests"}}), status_code=instance.fail_status,
+                        headers={"Retry-After": "0"}, media_type="application/json")
+
     async def record(request: Request) -> Response:
         table, sys_id = request.path_params["table"], request.path_params["sys_id"]
         instance.requests.append({"method": request.method, "table": table, "sys_id": sys_id})
         if not authorised(request):
             return _error(401, "User Not Authenticated")
-        if instance.fail_next > 0:
-            instance.fail_next -= 1
-            return Response(json.dumps({"error": {"message": "Too many requests"}}), status_code=instance.fail_status,
-                            headers={"Retry-After": "0"}, media_type="application/json")
+        failing = injected_failure()
+        if failing is not None:
+            return failing
         row = instance.records.get((table, sys_id))
         if row is None:
             return _error(404, "No Record found")
@@ -97,10 +104,9 @@ def build_servicenow_app(instance: ServiceNowInstance) -> Starlette:
         instance.requests.append({"method": "POST", "table": table})
         if not authorised(request):
             return _error(401, "User Not Authenticated")
-        if instance.fail_next > 0:
-            instance.fail_next -= 1
-            return Response(json.dumps({"error": {"message": "Too many requests"}}), status_code=instance.fail_status,
-                            headers={"Retry-After": "0"}, media_type="application/json")
+        failing = injected_failure()
+        if failing is not None:
+            return failing
         try:
             body = json.loads(await request.body())
         except json.JSONDecodeError:
