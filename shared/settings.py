@@ -159,39 +159,38 @@ class Settings(BaseSettings):
 
     @property
     def break_glass_upn_set(self) -> frozenset[str]:
-        return frozenset(u.strip().lower() for u in self.break_glass_upns.split(",") if u.strip())
+        return frozenset(_items(self.break_glass_upns))
 
     @property
     def accepted_approvals(self) -> frozenset[str]:
-        return frozenset(a.strip().lower() for a in self.servicenow_accepted_approvals.split(",") if a.strip())
+        return frozenset(_items(self.servicenow_accepted_approvals))
 
     @property
     def privileged_role_set(self) -> frozenset[str]:
         """Role names or template ids that make a user privileged; '*' means any directory role."""
-        return frozenset(r.strip().lower() for r in self.privileged_roles.split(",") if r.strip())
+        return frozenset(_items(self.privileged_roles))
 
     @property
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-        return tuple(ipaddress.ip_network(r.strip(), strict=False) for r in self.trusted_ip_ranges.split(",")
-                     if r.strip())
+        return tuple(ipaddress.ip_network(r, strict=False) for r in _items(self.trusted_ip_ranges, lower=False))
 
     @property
     def allowed_phone_codes(self) -> tuple[str, ...]:
-        return tuple("+" + c.strip().lstrip("+") for c in self.allowed_phone_country_codes.split(",") if c.strip())
+        return tuple("+" + c.lstrip("+") for c in _items(self.allowed_phone_country_codes))
 
     @property
     def mfaops_app_id_set(self) -> frozenset[str]:
-        ids = {a.strip().lower() for a in self.mfaops_app_id.split(",") if a.strip()}
+        ids = set(_items(self.mfaops_app_id))
         return frozenset(ids | ({self.azure_client_id.lower()} if self.azure_client_id else set()))
 
     @property
     def alert_sink_set(self) -> frozenset[str]:
-        return frozenset(s.strip().lower() for s in self.alert_sinks.split(",") if s.strip())
+        return frozenset(_items(self.alert_sinks))
 
     @property
     def contain_rules(self) -> frozenset[str]:
         """MONITOR_CONTAIN entries: rule ids, or severities (that severity and above)."""
-        return frozenset(s.strip().lower() for s in self.monitor_contain.split(",") if s.strip())
+        return frozenset(_items(self.monitor_contain))
 
     @field_validator("trusted_ip_ranges")
     @classmethod
@@ -274,6 +273,12 @@ class Settings(BaseSettings):
         if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return upper
+
+
+def _items(value: str, *, lower: bool = True) -> list[str]:
+    """The entries of a comma-separated setting, trimmed (and lower-cased), empty ones dropped."""
+    items = [part.strip() for part in value.split(",") if part.strip()]
+    return [i.lower() for i in items] if lower else items
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.detection.context import TenantContext
 from shared.detection.events import Registration
@@ -26,6 +27,7 @@ class MfaopsKnowledge:
 
     passes: dict[str, list[IssuedPass]] = field(default_factory=dict)  # user id/UPN (lower) -> passes
     touched: dict[str, list[tuple[str, datetime]]] = field(default_factory=dict)  # user -> (job id, when)
+    resets: list[Any] = field(default_factory=list)  # succeeded reset jobs of the last month (the job-based rules)
 
     def pass_at(self, reg: Registration) -> IssuedPass | None:
         for key in {reg.target_id.lower(), reg.target.lower()} - {""}:

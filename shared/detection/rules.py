@@ -67,6 +67,10 @@ class _Capped(OrderedDict[str, object]):
             self.popitem(last=False)
         return default
 
+    def put(self, key: str, value: object) -> None:
+        self.touch(key, value)
+        self[key] = value
+
 
 class StreamRules:
     def __init__(self, config: RuleConfig) -> None:
@@ -156,15 +160,13 @@ class StreamRules:
     def _sspr_rule(self, reg: Registration, hit: object) -> None:
         user = (reg.target_id or reg.target).lower()
         if reg.kind in ADDS:
-            self._last_change.touch(user, reg.time)
-            self._last_change[user] = reg.time
+            self._last_change.put(user, reg.time)
             sspr = self._last_sspr.get(user)
             if isinstance(sspr, tuple) and timedelta(0) <= sspr[0] - reg.time <= self.c.sspr_window:
                 hit("registration-then-sspr", "high",  # type: ignore[operator]
                     f"{reg.target} registered security info, then reset their password (self-service)", sspr[1])
         elif reg.kind == "sspr":
-            self._last_sspr.touch(user, (reg.time, reg.event_id))
-            self._last_sspr[user] = (reg.time, reg.event_id)
+            self._last_sspr.put(user, (reg.time, reg.event_id))
             last = self._last_change.get(user)
             if last is not None and timedelta(0) <= reg.time - last <= self.c.sspr_window:  # type: ignore[operator]
                 hit("registration-then-sspr", "high",  # type: ignore[operator]

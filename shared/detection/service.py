@@ -261,6 +261,8 @@ class MonitorService:
             for job in await self.jobs.list_by_state(state, limit=RECENT_JOBS):
                 if job.created_at < since:
                     continue
+                if state is JobState.SUCCEEDED and job.kind is JobKind.RESET:
+                    known.resets.append(job)
                 users = {job.target.id.lower(), job.target.upn.lower()} - {""}
                 users |= {str(s.data.get("user", "")).lower() for s in job.steps if s.data.get("user")}
                 users |= {str(s.data.get("upn", "")).lower() for s in job.steps if s.data.get("upn")}
@@ -280,8 +282,8 @@ class MonitorService:
         out = []
         now = self.now()
         expected = timedelta(hours=self.settings.reregistration_expected_hours)
-        for job in await self.jobs.list_by_state(JobState.SUCCEEDED, limit=RECENT_JOBS):
-            if job.kind is not JobKind.RESET or job.created_at < now - timedelta(days=7):
+        for job in known.resets:  # read once, by _knowledge, for every rule of the scan
+            if job.created_at < now - timedelta(days=7):
                 continue
             who = job.target.upn or job.target.id
             finished = job.updated_at

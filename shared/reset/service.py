@@ -155,8 +155,8 @@ class ResetService:
         except GraphThrottledError as exc:
             THROTTLED.add(1)
             span.set_attribute("mfaops.outcome", "throttled")
-            await self._note_retry(job, exc)
-            if await self._backed_off(job, request, message, exc):
+            noted = await self._note_retry(job, exc)
+            if await self._backed_off(noted, request, message, exc):
                 return  # this delivery is done; the scheduled copy carries the job on
             raise RetryLater(str(exc)) from exc
         except (GraphTransientError, ConcurrencyError, UserBusyError) as exc:
@@ -543,13 +543,11 @@ class ResetService:
         """Graph asked for a longer wait than the worker holds a message (Retry-After over the cap), or throttled
         this job before: put it back on the queue for later, under a new message id (duplicate detection would
         drop a copy with the old one), instead of redelivering at once and burning the delivery count."""
-        current = await self.jobs.get(job.job_id)
-        throttled = sum(1 for s in current.steps if s.action == "attempt" and s.outcome == "retry_later"
-                        and "status=429" in s.detail)  # this throttle is on the record already
+        throttled = sum(1 for s in job.steps if s.action == "attempt" and s.outcome == "retry_later"
+                        and "status=429" in s.detail)  # ``job`` is as recorded: this throttle is on it already
         retry_after = exc.retry_after_s or 0.0
         if retry_after <= self.settings.graph_retry_after_cap_s and throttled < 2:
             return False
-        job = current
         backoffs = sum(1 for s in job.steps if s.action == "rescheduled")
         delay = min(max(retry_after, self.settings.queue_backoff_base_s * 2 ** backoffs),
                     self.settings.queue_backoff_max_s)
@@ -615,8 +613,9 @@ class ResetService:
         return await self.jobs.update(job.job_id, lambda j: j.record("write_back", "ok", f"work note on "
                                                                      f"{j.source.number}", now=self.now()))
 
-    async def _note_retry(self, job: Job, exc: Exception) -> None:
-        await self.jobs.update(job.job_id, lambda j: j.record("attempt", "retry_later", str(exc), now=self.now()))
+    async def _note_retry(self, job: Job, exc: Exception) -> Job:
+        return await self.jobs.update(job.job_id, lambda j: j.record("attempt", "retry_later", str(exc),
+                                                                     now=self.now()))
 
     async def _job_for(self, request: ResetRequest, message: QueueMessage) -> Job:
         found = await self.jobs.find_by_key(request.idempotency_key)
