@@ -331,6 +331,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'GRAPH_BUDGET_REPORTS', value: '5/10' }
         { name: 'GRAPH_BUDGET_PROTECTION', value: '1/1' }
         { name: 'GRAPH_BUDGET_SHARED', value: 'true' }
+        { name: 'GRAPH_BUDGET_MAX_WAIT_S', value: '120' }
         { name: 'GRAPH_BUDGET_TIME_SCALE', value: '1' }
         { name: 'SERVICENOW_WEBHOOK_SECRET', value: '@Microsoft.KeyVault(SecretUri=${webhookSecret.properties.secretUri})' }
         { name: 'SERVICENOW_INSTANCE_URL', value: servicenowInstanceUrl }

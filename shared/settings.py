@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     graph_budget_protection: str = Field(default="1/1", alias="GRAPH_BUDGET_PROTECTION")
     # A 429 one instance sees is shared through Table Storage, so scaled-out instances slow down together.
     graph_budget_shared: bool = Field(default=True, alias="GRAPH_BUDGET_SHARED")
+    graph_budget_max_wait_s: float = Field(default=120.0, gt=0, le=600, alias="GRAPH_BUDGET_MAX_WAIT_S")
     graph_budget_time_scale: float = Field(default=1.0, gt=0, le=1, alias="GRAPH_BUDGET_TIME_SCALE")
 
     # ServiceNow: the webhook's shared secret and the Table API the worker verifies tickets with.

@@ -65,3 +65,12 @@ def test_chaos_bench_restarts_azurite_and_reports_zeros() -> None:
                   "guardrail_violations", "secrets_found", "alerts_lost", "watermark_skips", "tickets_untold"):
         assert out[count] == 0, (count, out["examples"])
     assert out["uncovered_graph_calls"] == [] and out["unused_permissions"] == []
+
+
+def test_shared_budget_bench_keeps_two_instances_inside_one_bucket() -> None:
+    # Each budget at 4 of the bucket's 5, so event-loop jitter on a loaded machine cannot draw a 429 when shared.
+    out = run("bench.shared_budget", "--instances", "2", "--requests", "6", "--time-factor", "20", "--budget", "4/10")
+    unshared, shared = out["cases"]  # type: ignore[misc]
+    assert (unshared["shared"], shared["shared"]) == (False, True)
+    assert unshared["throttled"] >= 3  # two budgets of 4: a burst of 8 into a bucket of 5
+    assert shared["throttled"] == 0 and shared["requests"] == 12 and shared["storage_round_trips"] > 0

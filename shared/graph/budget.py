@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from shared.graph.shared_budget import SharedBuckets
 from shared.graph.throttle_signal import ThrottleSignal
 
 BUCKETS = ("identity", "writes", "reports", "protection")
@@ -78,11 +80,24 @@ class _Bucket:
         return 0.0 if self.tokens >= cost else (cost - self.tokens) * self.window_s / self.capacity
 
 
+class BudgetRefusedError(Exception):
+    """The shared bucket has no turn for this request within GRAPH_BUDGET_MAX_WAIT_S; nothing was reserved."""
+
+    def __init__(self, bucket: str, described: str) -> None:
+        super().__init__(f"{bucket} bucket ({described}) has no turn within the wait allowed")
+
+
 class GraphBudget:
     def __init__(self, limits: dict[str, tuple[float, float]], *, time_scale: float = 1.0,
-                 enabled: bool = True, signal: ThrottleSignal | None = None) -> None:
+                 enabled: bool = True, signal: ThrottleSignal | None = None,
+                 shared: SharedBuckets | None = None, max_wait_s: float | None = None) -> None:
         self.enabled = enabled
+        # A request that waited this long for its turn is answered 429 by the budget itself: under one budget shared
+        # by many instances a turn can be minutes away, and a worker must not sleep past its message lock.
+        self.max_wait_s = max_wait_s
+        self.refused = 0
         self.signal = signal  # shared with the other instances: a 429 one of them saw closes the bucket here too
+        self.shared = shared  # the tokens every instance draws on; the local buckets then only order this worker
         self._pending: set[asyncio.Task[None]] = set()
         self.time_scale = time_scale
         self._buckets = {name: _Bucket(capacity, window * time_scale) for name, (capacity, window) in limits.items()}
@@ -120,8 +135,11 @@ class GraphBudget:
                 if until > time.time():
                     bucket = self._buckets[name]
                     bucket.blocked_until = max(bucket.blocked_until, time.monotonic() + (until - time.time()))
-        waited = 0.0
+        started = time.monotonic()
         async with self._lock:  # first come, first served: one waiter drains at a time
+            # The shared buckets first, since they cost a round trip; the local ones then count this request at
+            # the moment it leaves, so a slow table write never makes it reach Graph early by Graph's clock.
+            waited = await self._take_shared(wanted, started)
             while True:
                 now = time.monotonic()
                 for name in wanted:
@@ -134,6 +152,23 @@ class GraphBudget:
                     return waited
                 await asyncio.sleep(wait)
                 waited += wait
+
+    async def _take_shared(self, wanted: dict[str, float], started: float) -> float:
+        """The same tokens from the buckets every instance shares (still under this worker's lock, so its own
+        requests keep their order); when the store is unreachable the local buckets alone bound this worker."""
+        waited = 0.0
+        if self.shared is None:
+            return waited
+        for name, cost in wanted.items():
+            bucket = self._buckets[name]
+            left = math.inf if self.max_wait_s is None else self.max_wait_s - (time.monotonic() - started)
+            wait = await self.shared.reserve(name, cost, bucket.capacity, bucket.window_s, max_wait_s=max(0.0, left))
+            if wait == math.inf:
+                raise BudgetRefusedError(name, self.describe(name))
+            if wait:
+                await asyncio.sleep(wait)
+                waited += wait
+        return waited
 
     def drain(self) -> None:
         """Every bucket empty now (benchmarks measure the steady state, not a first burst)."""
@@ -176,13 +211,29 @@ class BudgetTransport(httpx.AsyncBaseTransport):
                 pass
         self._budget.http_requests += 1
         self._budget.inner_requests += len(requests)
-        await self._budget.acquire(requests)
+        limit = self._budget.max_wait_s
+        try:
+            if limit:
+                await asyncio.wait_for(self._budget.acquire(requests), limit)
+            else:
+                await self._budget.acquire(requests)
+        except (TimeoutError, BudgetRefusedError):
+            return self._refuse(request, limit or 0.0)
         response = await self._inner.handle_async_request(request)
         if response.status_code == 429:
             header = response.headers.get("retry-after", "")
             with contextlib.suppress(ValueError):
                 self._budget.penalize(request.method, str(request.url), float(header))
         return response
+
+    def _refuse(self, request: httpx.Request, waited_s: float) -> httpx.Response:
+        """Answered as Graph answers throttling, so every layer above (the retry handler's cap, the job's
+        rescheduling with backoff) treats it as it treats Graph's own 429; nothing was sent."""
+        self._budget.refused += 1
+        retry_after = max(1, math.ceil(waited_s))
+        body = {"error": {"code": "TooManyRequests", "message": f"mfaops's Graph budget: no turn in the shared "
+                          f"buckets after {waited_s:g} s (GRAPH_BUDGET_MAX_WAIT_S); nothing was sent to Graph"}}
+        return httpx.Response(429, headers={"Retry-After": str(retry_after)}, json=body, request=request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
