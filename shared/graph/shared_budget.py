@@ -31,6 +31,7 @@ _PARTITION = "graph-budget"
 _LEASE_SHARE = 0.05  # of the capacity per lease, and of the window a lease lives
 _LEASE_MIN_CAPACITY = 100.0  # below it a lease is exactly one request's cost
 _CONTENDED_WAIT_S = 0.02
+_DOWN_S = 30.0
 
 
 def _number(value: object, default: float) -> float:
@@ -63,6 +64,7 @@ class TableSharedBuckets(SharedBuckets):
         self._attempts = attempts
         self._leases: dict[str, _Lease] = {}
         self._created = False
+        self._down_until = 0.0  # after a storage failure, the local budget decides alone for a while
         self.round_trips = 0  # storage calls made, for benchmarks and tests
         self.conflicts = 0  # updates another instance won first
 
@@ -73,6 +75,8 @@ class TableSharedBuckets(SharedBuckets):
         if lease is not None and lease.expires > now and lease.tokens >= cost:
             lease.tokens -= cost
             return 0.0
+        if now < self._down_until:
+            return None
         chunk = cost if capacity < _LEASE_MIN_CAPACITY else max(cost, capacity * _LEASE_SHARE)
         rate = capacity / window_s
         try:
@@ -107,10 +111,13 @@ class TableSharedBuckets(SharedBuckets):
                 return wait
             return None  # contended past every attempt: this once, the local budget alone decides
         except AzureError:
+            # Not once per request: each failed call would spend the storage client's own retries first.
+            self._down_until = time.time() + _DOWN_S
             return None
 
     async def _client(self) -> TableClient:
         if not self._created:
+            self.round_trips += 1
             await self._service.create_table_if_not_exists(self._table)
             self._created = True
         return self._service.get_table_client(self._table)

@@ -138,7 +138,7 @@ async def test_a_lease_spends_a_big_bucket_locally_and_a_small_one_is_reserved_i
         buckets = TableSharedBuckets(service, f"lease{uuid.uuid4().hex[:10]}")
         for _ in range(50):  # 50 identity units out of a 175-unit lease: one claim, then local
             assert await buckets.reserve("identity", 1.0, 3500.0, 10.0) == 0.0
-        assert buckets.round_trips == 2  # a read that found no row, and the row's creation
+        assert buckets.round_trips == 3  # the table's creation, a read that found no row, and the row's creation
         for _ in range(5):
             assert await buckets.reserve("reports", 1.0, 5.0, 10.0) == 0.0
         sixth = await buckets.reserve("reports", 1.0, 5.0, 10.0)
@@ -160,8 +160,13 @@ async def test_an_unreachable_store_leaves_the_local_budget_in_charge() -> None:
     dead = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + "A" * 88 + \
            ";TableEndpoint=http://127.0.0.1:9/devstoreaccount1;"
     async with TableServiceClient.from_connection_string(dead, retry_total=0) as service:
-        budget = GraphBudget({"reports": (5.0, 10.0)}, shared=TableSharedBuckets(service, "nowhere"))
+        buckets = TableSharedBuckets(service, "nowhere")
+        budget = GraphBudget({"reports": (5.0, 10.0)}, shared=buckets)
         assert await budget.acquire([("GET", "/auditLogs/signIns")]) == 0.0
+        trips = buckets.round_trips
+        assert trips == 1  # it tried
+        assert await budget.acquire([("GET", "/auditLogs/signIns")]) == 0.0
+        assert buckets.round_trips == trips  # not asked again at once: the local budget decides for a while
 
 
 async def test_a_request_with_no_turn_in_time_is_answered_429_by_the_budget_and_never_sent(graph_sim: object) -> None:
