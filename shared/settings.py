@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     graph_budget_writes: str = Field(default="3000/150", alias="GRAPH_BUDGET_WRITES")
     graph_budget_reports: str = Field(default="5/10", alias="GRAPH_BUDGET_REPORTS")
     graph_budget_protection: str = Field(default="1/1", alias="GRAPH_BUDGET_PROTECTION")
-    # A 429 one instance sees is shared through Table Storage, so scaled-out instances slow down together.
+    # Graph throttles per app per tenant: the budget, and every 429 one instance sees, are shared through Table
+    # Storage, so scaled-out instances send one budget together.
     graph_budget_shared: bool = Field(default=True, alias="GRAPH_BUDGET_SHARED")
     graph_budget_max_wait_s: float = Field(default=120.0, gt=0, le=600, alias="GRAPH_BUDGET_MAX_WAIT_S")
     graph_budget_time_scale: float = Field(default=1.0, gt=0, le=1, alias="GRAPH_BUDGET_TIME_SCALE")
