@@ -111,16 +111,14 @@ class Container:
             from shared.graph.budget import GraphBudget
 
             settings = self.settings
-            signal, shared = None, None
+            shared = None
             if settings.graph_budget_shared and (settings.table_service_url or
                                                  settings.table_connection_string.get_secret_value()):
                 from shared.graph.shared_budget import TableSharedBuckets
-                from shared.graph.throttle_signal import TableThrottleSignal
 
-                signal = TableThrottleSignal(self.table_service(), settings.jobs_table)
                 shared = TableSharedBuckets(self.table_service(), settings.jobs_table)
             self._budget = GraphBudget(settings.graph_budget_limits, time_scale=settings.graph_budget_time_scale,
-                                       enabled=settings.graph_budget_enabled, signal=signal, shared=shared,
+                                       enabled=settings.graph_budget_enabled, shared=shared,
                                        max_wait_s=settings.graph_budget_max_wait_s)
         return self._budget
 

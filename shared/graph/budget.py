@@ -23,7 +23,6 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from shared.graph.shared_budget import SharedBuckets
-from shared.graph.throttle_signal import ThrottleSignal
 
 BUCKETS = ("identity", "writes", "reports", "protection")
 _REPORTS = re.compile(r"^/(reports|auditLogs)(/|$)|^/users/[^/]+/authentication(/|$)")
@@ -89,15 +88,16 @@ class BudgetRefusedError(Exception):
 
 class GraphBudget:
     def __init__(self, limits: dict[str, tuple[float, float]], *, time_scale: float = 1.0,
-                 enabled: bool = True, signal: ThrottleSignal | None = None,
-                 shared: SharedBuckets | None = None, max_wait_s: float | None = None) -> None:
+                 enabled: bool = True, shared: SharedBuckets | None = None,
+                 max_wait_s: float | None = None) -> None:
         self.enabled = enabled
         # A request that waited this long for its turn is answered 429 by the budget itself: under one budget shared
         # by many instances a turn can be minutes away, and a worker must not sleep past its message lock.
         self.max_wait_s = max_wait_s
         self.refused = 0
-        self.signal = signal  # shared with the other instances: a 429 one of them saw closes the bucket here too
-        self.shared = shared  # the tokens every instance draws on; the local buckets then only order this worker
+        # The tokens every instance draws on, and the Retry-Afters any of them received; the local buckets then
+        # only order this worker's own requests.
+        self.shared = shared
         self._pending: set[asyncio.Task[None]] = set()
         self.time_scale = time_scale
         self._buckets = {name: _Bucket(capacity, window * time_scale) for name, (capacity, window) in limits.items()}
@@ -129,12 +129,6 @@ class GraphBudget:
         if not self.enabled or not requests:
             return 0.0
         wanted = {n: min(c, self.capacity(n)) for n, c in total_costs(requests).items() if n in self._buckets}
-        if self.signal is not None:
-            for name in wanted:
-                until = await self.signal.blocked_until(name)
-                if until > time.time():
-                    bucket = self._buckets[name]
-                    bucket.blocked_until = max(bucket.blocked_until, time.monotonic() + (until - time.time()))
         started = time.monotonic()
         async with self._lock:  # first come, first served: one waiter drains at a time
             # The shared buckets first, since they cost a round trip; the local ones then count this request at
@@ -185,9 +179,9 @@ class GraphBudget:
             if bucket is not None:
                 bucket.blocked_until = max(bucket.blocked_until, until)
                 bucket.tokens = 0.0
-                if self.signal is not None:
+                if self.shared is not None:  # every other instance waits too
                     task = asyncio.get_running_loop().create_task(
-                        self.signal.publish(name, time.time() + retry_after_s))
+                        self.shared.block(name, time.time() + retry_after_s))
                     self._pending.add(task)
                     task.add_done_callback(self._pending.discard)
 

@@ -1,7 +1,8 @@
 """The Graph budget shared by every instance. Graph throttles per app per tenant (learn.microsoft.com/graph/
 throttling-limits), so N scaled-out workers that each keep the documented bucket locally send N times it. Each
 bucket is one Table Storage row (tokens, and when they were counted) that every instance refills with the same
-rule and takes from under an ETag condition, so two instances never spend the same tokens.
+rule and takes from under an ETag condition, so two instances never spend the same tokens. A 429's Retry-After
+that one instance received goes on the same row (`BlockedUntil`), so the read that reserves a turn also sees it.
 
 A round trip per request would cost more than the request for the big buckets (3,500 identity units per 10 s), so
 an instance takes a small lease (5 % of the capacity) and spends it locally; a lease lives only a short share of
@@ -46,6 +47,10 @@ class SharedBuckets(abc.ABC):
         (0: now; the caller waits that long, then sends). ``math.inf`` when that would be past ``max_wait_s``:
         nothing is reserved. None when the shared store cannot be reached (the caller falls back to its own)."""
 
+    @abc.abstractmethod
+    async def block(self, bucket: str, until_epoch: float) -> None:
+        """Graph told one instance to wait on ``bucket`` until then: nobody's turn comes before."""
+
 
 @dataclass
 class _Lease:
@@ -84,16 +89,18 @@ class TableSharedBuckets(SharedBuckets):
             for attempt in range(self._attempts):
                 now = time.time()
                 entity, etag = await self._read(client, bucket)
-                if entity is None:
+                if entity is None or "Stamp" not in entity:  # no row, or only a Retry-After on it so far
                     tokens = capacity
                 else:
                     elapsed = max(0.0, now - _number(entity.get("Stamp"), now))
                     tokens = min(capacity, _number(entity.get("Tokens"), 0.0) + elapsed * rate)
-                wait = max(0.0, cost - tokens) / rate
+                blocked_until = _number((entity or {}).get("BlockedUntil"), 0.0)
+                wait = max(max(0.0, cost - tokens) / rate, blocked_until - now)
                 if wait > max_wait_s:
                     return math.inf
                 claim = min(tokens, chunk) if tokens >= cost else cost  # a lease only from tokens that are there
-                row = {"PartitionKey": _PARTITION, "RowKey": bucket, "Tokens": tokens - claim, "Stamp": now}
+                row = {"PartitionKey": _PARTITION, "RowKey": bucket, "Tokens": tokens - claim, "Stamp": now,
+                       "BlockedUntil": blocked_until}
                 try:
                     self.round_trips += 1
                     if etag is None:
@@ -106,7 +113,7 @@ class TableSharedBuckets(SharedBuckets):
                     # Instances that lost the same race would otherwise retry in step and lose again.
                     await asyncio.sleep(random.uniform(0, _CONTENDED_WAIT_S * (attempt + 1)))
                     continue
-                if claim > cost:
+                if claim > cost and blocked_until <= now:
                     self._leases[bucket] = _Lease(claim - cost, now + window_s * _LEASE_SHARE)
                 return wait
             return None  # contended past every attempt: this once, the local budget alone decides
@@ -114,6 +121,17 @@ class TableSharedBuckets(SharedBuckets):
             # Not once per request: each failed call would spend the storage client's own retries first.
             self._down_until = time.time() + _DOWN_S
             return None
+
+    async def block(self, bucket: str, until_epoch: float) -> None:
+        self._leases.pop(bucket, None)  # this instance's lease is no turn either
+        try:
+            client = await self._client()
+            self.round_trips += 1
+            # MERGE: the tokens stay as counted; a reservation racing this write loses its ETag and reads it.
+            await client.upsert_entity({"PartitionKey": _PARTITION, "RowKey": bucket, "BlockedUntil": until_epoch},
+                                       mode=UpdateMode.MERGE)
+        except AzureError:
+            pass  # a courtesy to the other instances: this one already waits
 
     async def _client(self) -> TableClient:
         if not self._created:

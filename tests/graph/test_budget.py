@@ -63,13 +63,13 @@ async def test_a_429_one_instance_saw_slows_the_others_through_table_storage(azu
     from azure.data.tables.aio import TableServiceClient
 
     from shared.graph.budget import GraphBudget
-    from shared.graph.throttle_signal import TableThrottleSignal
+    from shared.graph.shared_budget import TableSharedBuckets
 
     table = f"signal{uuid.uuid4().hex[:10]}"
     limits = {"reports": (5.0, 10.0), "identity": (3500.0, 10.0)}
     async with TableServiceClient.from_connection_string(azurite.connection_string) as service:  # type: ignore[attr-defined]
-        first = GraphBudget(limits, signal=TableThrottleSignal(service, table))
-        second = GraphBudget(limits, signal=TableThrottleSignal(service, table))
+        first = GraphBudget(limits, shared=TableSharedBuckets(service, table))
+        second = GraphBudget(limits, shared=TableSharedBuckets(service, table))
         url = "https://graph.microsoft.com/v1.0/reports/authenticationMethods/userRegistrationDetails"
         first.penalize("GET", url, 0.6)  # Graph told the first instance to wait 0.6 s on the reports bucket
         await asyncio.gather(*first._pending)
