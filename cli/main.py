@@ -19,8 +19,15 @@ from rich.table import Table
 
 from cli.target import TargetError, build_container
 from shared.bootstrap import Container
-from shared.errors import ConfigurationError, GraphError, GraphNotFoundError, JobNotFoundError, MfaopsError
-from shared.jobs.model import JobState
+from shared.errors import (
+    ConfigurationError,
+    GraphError,
+    GraphNotFoundError,
+    JobNotFoundError,
+    MfaopsError,
+    NotIndependentError,
+)
+from shared.jobs.model import JobKind, JobState
 from shared.jobs.view import job_view
 from shared.reset.request import check_user
 
@@ -37,7 +44,10 @@ cleanup_app = typer.Typer(help="Stale-method cleanup by policy: plan, apply, sho
 app.add_typer(cleanup_app, name="cleanup")
 dlq_app = typer.Typer(help="The reset queue's dead letters: list, show, replay, purge.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
-err = Console(stderr=True, soft_wrap=True)
+# Markup off on every console: tables and messages carry values from tenants and callers (a method named "[/]"
+# crashed the renderer, "[link=...]" made a live link), and none of our own output uses markup.
+err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+out = Console(markup=False, highlight=False)
 
 
 class State:
@@ -92,6 +102,8 @@ def run_on(container: Container, work: Callable[[Container], Awaitable[T]], *, r
              EXIT_FAILED)
     except JobNotFoundError as exc:
         fail(str(exc), EXIT_USAGE)
+    except NotIndependentError as exc:
+        fail(str(exc), EXIT_USAGE)
     except GraphNotFoundError as exc:
         fail(f"not found in the tenant: {exc}", EXIT_USAGE)
     except ConfigurationError as exc:
@@ -108,7 +120,7 @@ def emit(document: Any, table: Table | None = None) -> None:
     if state.json or table is None:
         sys.stdout.write(json.dumps(document, default=str) + "\n")
     else:
-        Console().print(table)
+        out.print(table)
 
 
 def valid_user(value: str) -> str:
@@ -144,18 +156,30 @@ def jobs_show(job_id: str) -> None:
 @jobs_app.command("list")
 def jobs_list(user: str = typer.Option("", "--user", help="UPN or object id"),
               job_state: str = typer.Option("", "--state", help="|".join(s.value for s in JobState)),
+              kind: str = typer.Option("", "--kind", help="|".join(k.value for k in JobKind)),
               limit: int = typer.Option(50, "--limit", min=1, max=1000)) -> None:
-    """Jobs, newest first, by user (the by-user index) or by state.  Example: mfaops jobs list --state failed"""
-    if not user and not job_state:
-        fail("give --user or --state", EXIT_USAGE)
+    """Jobs, newest first, by user (the by-user index), by state or by kind (any of the three together narrow
+    each other).  Example: mfaops jobs list --kind containment --state failed"""
+    if not user and not job_state and not kind:
+        fail("give --user, --state or --kind", EXIT_USAGE)
     if job_state and job_state not in {s.value for s in JobState}:
         fail(f"--state: one of {', '.join(s.value for s in JobState)}", EXIT_USAGE)
+    if kind and kind not in {k.value for k in JobKind}:
+        fail(f"--kind: one of {', '.join(k.value for k in JobKind)}", EXIT_USAGE)
+    if user:
+        valid_user(user)
 
     async def work(c: Container) -> list[Any]:
         store = c.job_store()
-        found = await (store.list_for_user(valid_user(user), limit=limit) if user else
-                       store.list_by_state(JobState(job_state), limit=limit))
-        return [j for j in found if not job_state or j.state.value == job_state]
+        wide = 100_000 if (user, job_state, kind).count("") < 2 else limit  # narrowed below: read them all
+        if user:
+            found = await store.list_for_user(user, limit=wide)
+        elif job_state:
+            found = await store.list_by_state(JobState(job_state), limit=wide)
+        else:
+            found = await store.list_by_kind(JobKind(kind), limit=wide)
+        return [j for j in found if (not job_state or j.state.value == job_state)
+                and (not kind or j.kind.value == kind)][:limit]
 
     jobs = run(work)
     table = Table(title="jobs")
@@ -280,7 +304,13 @@ def container_or_exit() -> Container:
         fail(str(exc), EXIT_USAGE)
 
 
-def exit_for(job_state: str) -> int:
+# Rejections that are bad input, not a guardrail's refusal: the README's exit 2.
+INPUT_REJECTIONS = frozenset({"user_not_found"})
+
+
+def exit_for(job_state: str, code: str = "") -> int:
+    if job_state == "rejected" and code in INPUT_REJECTIONS:
+        return EXIT_USAGE
     return {"succeeded": EXIT_OK, "rejected": EXIT_REFUSED, "awaiting_approval": EXIT_REFUSED}.get(job_state,
                                                                                                       EXIT_FAILED)
 
@@ -374,15 +404,17 @@ def reset(user: str = typer.Argument("", help="UPN or object id (or --from-file)
         if tap is not None:
             typer.echo(f"  Temporary Access Pass (shown once): {tap.value.reveal()}  valid until "
                        f"{tap.expires.isoformat()}")
-    raise typer.Exit(exit_for(job.state.value))
+    raise typer.Exit(exit_for(job.state.value, job.error.code if job.error else ""))
 
 
 def bulk(path: Path, by: str, reason: str, batch_id: str, concurrency: int, allow_over_limit: bool,
          approved_by: str, no_revoke: bool, no_tap: bool, yes: bool) -> None:
-    from shared.reset.bulk import parse_users_csv, pending_rows, run_bulk
+    from shared.reset.bulk import MAX_CSV_BYTES, parse_users_csv, pending_rows, run_bulk
 
     if not path.is_file():
         fail(f"--from-file: no file at {path}", EXIT_USAGE)
+    if path.stat().st_size > MAX_CSV_BYTES:
+        fail(f"--from-file: {path} is over {MAX_CSV_BYTES // (1024 * 1024)} MiB (split it into batches)", EXIT_USAGE)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -416,8 +448,11 @@ def bulk(path: Path, by: str, reason: str, batch_id: str, concurrency: int, allo
         who = await acting(c, by)
         if approved_by and approved_by.lower() == who.by.lower():
             fail("--approved-by must be a second person, not --by", EXIT_USAGE)
-        todo = await pending_rows(service, rows, batch)
         limit = c.settings.resets_per_hour_limit
+        if not batch_id and len(rows) > limit and not allow_over_limit:  # a new batch: refused before any read
+            fail(f"{len(rows)} resets are more than RESETS_PER_HOUR_LIMIT={limit}: nothing was done (use "
+                 "--allow-over-limit --approved-by UPN)", EXIT_REFUSED)
+        todo = await pending_rows(service, rows, batch, resumed=bool(batch_id))
         if len(todo) > limit and not allow_over_limit:
             fail(f"{len(todo)} resets are more than RESETS_PER_HOUR_LIMIT={limit}: nothing was done (use "
                  "--allow-over-limit --approved-by UPN)", EXIT_REFUSED)
@@ -470,19 +505,28 @@ def bulk(path: Path, by: str, reason: str, batch_id: str, concurrency: int, allo
         for code, n in sorted(summary.failed.items()):
             table.add_row(f"failed: {code}", str(n))
         table.add_row("invalid lines", str(len(bad)))
-        Console().print(table)
+        out.print(table)
     code = EXIT_FAILED if summary.failed or bad else EXIT_REFUSED if summary.refused else EXIT_OK
     raise typer.Exit(code)
 
 
 @jobs_app.command("retry")
 def jobs_retry(job_id: str, by: str = typer.Option("", "--by"), reason: str = typer.Option("", "--reason"),
-               yes: bool = typer.Option(False, "--yes")) -> None:
-    """Approve a parked job or re-run a failed one, on the record.
+               yes: bool = typer.Option(False, "--yes"),
+               allow_over_limit: bool = typer.Option(False, "--allow-over-limit",
+                                                     help="go over RESETS_PER_HOUR_LIMIT (needs --approved-by)"),
+               approved_by: str = typer.Option("", "--approved-by",
+                                               help="the second person who approves going over the limit")) -> None:
+    """Approve a parked job or re-run a failed one, on the record. A retry never goes over the blast-radius limit
+    unless --allow-over-limit --approved-by names a second person.
     Example: mfaops --local jobs retry 3f2c... --by secops@contoso.example --reason "approved on the phone" --yes"""
     if by:
         valid_upn(by, "--by")
     valid_reason(reason)
+    if allow_over_limit and not approved_by:
+        fail("--allow-over-limit needs --approved-by (a second person)", EXIT_USAGE)
+    if approved_by:
+        valid_upn(approved_by, "--approved-by")
     container = container_or_exit()
     from shared.errors import InvalidTransitionError
 
@@ -490,7 +534,11 @@ def jobs_retry(job_id: str, by: str = typer.Option("", "--by"), reason: str = ty
         who = await acting(c, by)
         await c.job_store().get(job_id)  # an unknown job is a usage error before the question
         confirm(f"Retry job {job_id}?", yes)
-        return await c.reset_service().retry(job_id, by=who.by, reason=reason)
+        try:
+            return await c.reset_service().retry(job_id, by=who.by, reason=reason, allow_over_limit=allow_over_limit,
+                                                 approved_by=approved_by)
+        except NotIndependentError as exc:
+            fail(str(exc), EXIT_USAGE)
 
     try:
         job = run_on(container, work, reraise=True)
@@ -607,7 +655,10 @@ def cleanup_plan(policy: Path = typer.Option(..., "--policy", help="the policy f
         parsed = load_policy(policy.read_text(encoding="utf-8"))
     except (PolicyError, UnicodeDecodeError) as exc:
         fail(f"{policy}: {exc}", EXIT_USAGE)
-    plan = run(lambda c: c.cleanup_service().plan(parsed))
+    try:
+        plan = run_on(container_or_exit(), lambda c: c.cleanup_service().plan(parsed), reraise=True)
+    except PolicyError as exc:  # a group the policy names does not exist: the policy is wrong, not the run
+        fail(f"{policy}: {exc}", EXIT_USAGE)
     table = Table(title=f"cleanup plan {plan.plan_id} ({plan.status}): {len(plan.items)} of at most {plan.limit}")
     for column in ("user", "method_type", "method_id", "rule"):
         table.add_column(column)
@@ -629,14 +680,19 @@ def cleanup_show(plan_id: str) -> None:
 
 @cleanup_app.command("apply")
 def cleanup_apply(plan_id: str, by: str = typer.Option("", "--by", help="UPN of who acts"),
-                  yes: bool = typer.Option(False, "--yes")) -> None:
+                  yes: bool = typer.Option(False, "--yes"),
+                  approved_by: str = typer.Option("", "--approved-by", help="a second person's UPN: needed when "
+                                                  "the plan touches privileged users")) -> None:
     """Apply a plan once: each item's user is read again; a method gone or a user out of scope is skipped with
-    the reason; a default method goes last.
+    the reason; a default method goes last. A plan that removes privileged users' methods needs --approved-by
+    (exit 3 without it).
     Example: mfaops --local cleanup apply 6b1f... --by ops@contoso.example --yes"""
     from shared.cleanup.service import PlanStateError
 
     if by:
         valid_upn(by, "--by")
+    if approved_by:
+        valid_upn(approved_by, "--approved-by")
     container = container_or_exit()
 
     async def work(c: Container) -> Any:
@@ -644,7 +700,7 @@ def cleanup_apply(plan_id: str, by: str = typer.Option("", "--by", help="UPN of 
         plan = await service.show(plan_id)
         who = await acting(c, by, required=False)
         confirm(f"Apply cleanup plan {plan_id} ({len(plan.items)} removals, {plan.status})?", yes)
-        return await service.apply(plan_id, by=who.by)
+        return await service.apply(plan_id, by=who.by, approved_by=approved_by)
 
     try:
         result = run_on(container, work, reraise=True)

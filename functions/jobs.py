@@ -10,7 +10,13 @@ import azure.functions as func
 
 from functions.http import caller, is_json_media_type, json_response, problem, problems
 from shared.bootstrap import container
-from shared.errors import InvalidTransitionError, JobNotFoundError, TapGoneError, TapNotFoundError
+from shared.errors import (
+    InvalidTransitionError,
+    JobNotFoundError,
+    NotIndependentError,
+    TapGoneError,
+    TapNotFoundError,
+)
 from shared.identity.principal import Role
 from shared.jobs.view import job_view
 from shared.reset.request import RequestError, load_json
@@ -65,8 +71,14 @@ async def retry_job(req: func.HttpRequest) -> func.HttpResponse:
     if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS or not reason.isprintable():
         return problem(400, "Invalid request", f"reason: printable text of at most {MAX_REASON_CHARS} characters",
                        field="reason")
+    over = body.get("allow_over_limit", False)
+    if not isinstance(over, bool):
+        return problem(400, "Invalid request", "allow_over_limit: true or false", field="allow_over_limit")
     try:
-        job = await container().reset_service().retry(job_id, by=who.by, reason=reason)
+        job = await container().reset_service().retry(job_id, by=who.by, by_id=who.object_id, reason=reason,
+                                                      allow_over_limit=over)
+    except NotIndependentError as exc:
+        return problem(403, "Forbidden", str(exc))
     except JobNotFoundError:
         return problem(404, "Job not found", f"no job with id {job_id!r}")
     except InvalidTransitionError as exc:

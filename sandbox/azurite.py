@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +26,7 @@ class AzuriteError(RuntimeError):
     pass
 
 
-@dataclass
+@dataclass(eq=False)
 class Azurite:
     port: int
     process: subprocess.Popen[bytes]
@@ -33,6 +37,7 @@ class Azurite:
                 f"TableEndpoint=http://127.0.0.1:{self.port}/{DEV_ACCOUNT};")
 
     def stop(self) -> None:
+        _LIVE.discard(self)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -40,6 +45,26 @@ class Azurite:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+# Every Azurite this process started and has not stopped: stopped at exit (a normal end, Ctrl-C, a SystemExit
+# from SIGTERM), and, on Linux, each is also told to die with its parent (a SIGKILL leaves no orphan).
+_LIVE: set[Azurite] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for azurite in list(_LIVE):
+        azurite.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the thread that started it ends (prctl PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the atexit hook still stops it
+        pass
 
 
 def free_port() -> int:
@@ -68,9 +93,13 @@ def start_azurite(timeout_s: float = 30.0, *, location: str | None = None, port:
     process = subprocess.Popen(
         [str(binary), "--tableHost", "127.0.0.1", "--tablePort", str(port), *persistence,
          "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=scratch
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=scratch,
+        # The death signal follows the *thread* that forks: only the main thread's children get it (a thread of
+        # a pool may end before the process does).
+        preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread() else None,
     )
     azurite = Azurite(port=port, process=process)
+    _LIVE.add(azurite)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -61,6 +61,10 @@ class Summary:
     secrets_found: list[str] = field(default_factory=list)
     alerts_lost: int = 0
     watermark_skips: int = 0
+    many_group_users: int = 0  # break-glass and privileged users put in hundreds of groups (issue 23)
+    containments: int = 0  # concurrent containments tried of one finding
+    duplicate_containments: int = 0  # jobs beyond the first for one finding
+    markup_injections: list[str] = field(default_factory=list)  # hostile names that reached a sink as markup
     uncovered_graph_calls: list[str] = field(default_factory=list)
     unused_permissions: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
@@ -78,6 +82,9 @@ class Summary:
                 "duplicate_deletes": self.duplicate_deletes,
                 "guardrail_violations": len(self.guardrail_violations), "secrets_found": len(self.secrets_found),
                 "alerts_lost": self.alerts_lost, "watermark_skips": self.watermark_skips,
+                "many_group_users": self.many_group_users, "containments_tried": self.containments,
+                "duplicate_containments": self.duplicate_containments,
+                "markup_injections": len(self.markup_injections),
                 "uncovered_graph_calls": self.uncovered_graph_calls, "unused_permissions": self.unused_permissions,
                 "examples": self.examples}
 
@@ -207,6 +214,7 @@ async def faulted_workload(box: Sandbox, *, tickets: int, fault_rate: float, see
     out.fault_rate = fault_rate
     rng = random.Random(seed)
     tenant = box.graph.tenant
+    out.many_group_users = widen_memberships(box)
     before = {u.id: sorted(m.id for m in u.methods) for u in tenant.users.values()}
     break_glass = {u.id for u in tenant.users.values() if _is_break_glass(box, u)}
     members = [u for u in tenant.users.values() if u.user_type == "Member" and u.account_enabled]
@@ -270,10 +278,112 @@ async def faulted_workload(box: Sandbox, *, tickets: int, fault_rate: float, see
     out.faults = dict(box.graph.faults.injected)
     _set_faults(box, 0.0, seed)
     box.teams.fail_next = 0
-    await monitor.scan()  # sinks back: failed alerts are sent now
+    hostile_names(box, rng)
+    await monitor.scan()  # sinks back: failed alerts are sent now, the hostile names' findings with them
+    await concurrent_containment(box, out)
+    markup_in_sinks(box, out)
     await service.fail_stuck(older_than=timedelta(0))  # the stuck-job timer, as if its timeout had passed
     await _properties(box, out, before, break_glass)
     return out
+
+
+# -- issue 23's shapes -------------------------------------------------------------------------------------------
+HOSTILE_NAMES = ["[Click to approve](https://evil.example)", "[code]<img src=x onerror=alert(1)>[/code]",
+                 "[link=https://evil.example]x[/link]", "**urgent** <script>alert(1)</script>",
+                 "{{DATE(2017-02-14T06:08:39Z, SHORT)}}"]
+
+
+def widen_memberships(box: Sandbox, groups: int = 300) -> int:
+    """Break-glass and privileged users in ``groups`` more groups, listed before their own: the guardrails'
+    reads must see past any first page of memberships."""
+    tenant = box.graph.tenant
+    extra = []
+    for i in range(groups):
+        gid = f"00000000-0000-4000-9000-{i:012d}"
+        tenant.groups.setdefault(gid, {"id": gid, "displayName": f"Chaos Team {i:03d}"})
+        extra.append(gid)
+    widened = 0
+    for user in tenant.users.values():
+        if user.roles or _is_break_glass(box, user):
+            user.groups = [*extra, *(g for g in user.groups if g not in extra)]
+            widened += 1
+    return widened
+
+
+def hostile_names(box: Sandbox, rng: random.Random) -> None:
+    """Events by apps whose display names are Markdown, markup or a template, on privileged users (findings
+    that go to every alert sink)."""
+    import uuid
+
+    tenant = box.graph.tenant
+    targets = [u for u in tenant.users.values() if u.roles and not _is_break_glass(box, u)]
+    now = tenant.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    for name in HOSTILE_NAMES:
+        user = rng.choice(targets)
+        tenant.audits.append({
+            "id": f"Authentication Methods_{uuid.uuid4()}", "category": "UserManagement",
+            "correlationId": str(uuid.uuid4()), "result": "success",
+            "resultReason": "Admin registered temporary access pass method for user",
+            "activityDisplayName": "Admin registered security info", "activityDateTime": now,
+            "loggedByService": "Authentication Methods", "operationType": "Add",
+            "initiatedBy": {"user": None, "app": {"appId": str(uuid.uuid4()), "displayName": name,
+                                                  "servicePrincipalId": str(uuid.uuid4()),
+                                                  "servicePrincipalName": name}},
+            "targetResources": [{"id": user.id, "displayName": user.display_name, "type": "User",
+                                 "userPrincipalName": user.upn, "modifiedProperties": []}],
+            "additionalDetails": []})
+
+
+async def concurrent_containment(box: Sandbox, out: Summary) -> None:
+    """Three containments of one finding at once: one job, however they interleave."""
+    monitor = box.container.monitor_service()
+    found = [f for f in await monitor.findings(limit=1000)
+             if not f.containment_job and f.finding.target and "breakglass" not in f.finding.target]
+    if not found:
+        return
+    finding_id = found[0].finding.finding_id
+    out.containments += 3
+    results = await asyncio.gather(*(monitor.contain(finding_id, by=f"chaos{i}@contoso.example") for i in range(3)),
+                                   return_exceptions=True)
+    jobs = {r.job_id for r in results if not isinstance(r, BaseException)}
+    for r in results:
+        if isinstance(r, BaseException) and not _expected_under_faults(r):
+            out.tracebacks += 1
+            out.failure(f"containment: {type(r).__name__}: {r}")
+    out.duplicate_containments += max(0, len(jobs) - 1)
+    if len(jobs) > 1:
+        out.failure(f"finding {finding_id} contained by {sorted(jobs)}")
+
+
+def markup_in_sinks(box: Sandbox, out: Summary) -> None:
+    """No hostile name reached Teams as Markdown (a link, emphasis, a template) or ServiceNow as a [code] block."""
+    import re
+
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark")
+    for post in box.teams.posts:
+        try:
+            content = post["body"]["attachments"][0]["content"]
+        except (KeyError, IndexError, TypeError):
+            continue
+        texts = [b.get("text", "") for b in content.get("body", []) if b.get("type") == "TextBlock"]
+        texts += [f.get(k, "") for b in content.get("body", []) if b.get("type") == "FactSet"
+                  for f in b.get("facts", []) for k in ("title", "value")]
+        for text in texts:
+            rendered = md.render(str(text))
+            if re.search(r"<(a|img|em|strong|script|code)\b", rendered) or "{{" in str(text).replace("\\{", ""):
+                out.markup_injections.append(f"teams: {str(text)[:120]}")
+    for record in box.servicenow.created:
+        blob = f"{record.get('short_description', '')} {record.get('description', '')}"
+        if re.search(r"\[\s*/?\s*code\s*\]", blob, re.IGNORECASE):
+            out.markup_injections.append(f"servicenow incident: {blob[:120]}")
+    for (table, sys_id), _record in box.servicenow.records.items():
+        for note in box.servicenow.journal_for(sys_id):
+            if re.search(r"\[\s*/?\s*code\s*\]", note, re.IGNORECASE):
+                out.markup_injections.append(f"servicenow {table} note: {note[:120]}")
+    for failure in out.markup_injections[:3]:
+        out.failure(failure)
 
 
 async def _until_done(out: Summary, what: str, call: Callable[[], Any], *, attempts: int) -> None:

@@ -105,7 +105,12 @@ def hostile_headers(rng: random.Random, secret: str, body: bytes) -> tuple[dict[
 
 # -- files an operator hands the CLI --------------------------------------------------------------------------
 def hostile_csv(rng: random.Random) -> str:
-    shape = rng.randint(0, 6)
+    shape = rng.randint(0, 8)
+    if shape == 7:  # a field over Python's CSV field limit (131,072), in the header or a row
+        big = '"' + "x" * rng.choice([131_073, 200_000]) + '"'
+        return rng.choice([big + "\n", "user,reason\n" + big + ",r\n"])
+    if shape == 8:  # a big campaign: thousands of rows
+        return "user\n" + "".join(f"user{i:05d}@contoso.example\n" for i in range(rng.randint(1000, 3000)))
     if shape == 0:
         return odd_string(rng)
     if shape == 1:
@@ -124,7 +129,14 @@ def hostile_csv(rng: random.Random) -> str:
 
 
 def hostile_yaml(rng: random.Random) -> str:
-    shape = rng.randint(0, 8)
+    shape = rng.randint(0, 11)
+    if shape == 9:  # duplicate keys (PyYAML would keep the last silently)
+        return "max_removals_per_run: 1\nmax_removals_per_run: 100000\nrules:\n  - {id: a, kind: guest}\n"
+    if shape == 10:  # a number of thousands of digits
+        return "max_removals_per_run: " + "9" * rng.choice([4301, 5000, 20000]) + "\nrules:\n  - {id: a, kind: guest}\n"
+    if shape == 11:  # a lone surrogate, escaped, in a group name
+        return ('max_removals_per_run: 5\nexclude_groups: ["\\udc80Admins"]\nrules:\n'
+                '  - {id: a, kind: guest, include_groups: ["\\ud800"]}\n')
     if shape == 0:
         return odd_string(rng)
     if shape == 1:  # a billion laughs
@@ -150,11 +162,30 @@ def hostile_yaml(rng: random.Random) -> str:
 
 
 def hostile_audit_file(rng: random.Random) -> bytes:
-    shape = rng.randint(0, 7)
+    shape = rng.randint(0, 13)
     event = {"id": "e1", "activityDisplayName": "User registered security info", "loggedByService":
              "Authentication Methods", "activityDateTime": "2026-11-30T10:00:00Z", "result": "success",
              "resultReason": "User registered Mobile Phone SMS", "initiatedBy": {"user": {"userPrincipalName": "a@b"}},
              "targetResources": [{"id": "1", "userPrincipalName": "a@b", "modifiedProperties": []}]}
+    if shape == 8:  # brackets inside a string, in each form
+        noisy = {**event, "resultReason": "[" * 100_000}
+        return rng.choice([_dumps([noisy]), _dumps(noisy), _dumps({"value": [noisy]})]).encode()
+    if shape == 9:  # NaN and Infinity, or garbage after the document
+        text = _dumps([event]).replace('"result":', f'"n": {rng.choice(["NaN", "Infinity", "-Infinity"])}, "result":')
+        return rng.choice([text, _dumps([event]) + rng.choice(["]", "garbage", ",{}", " [1]"])]).encode()
+    if shape == 10:  # the calendar's edges, with an offset
+        when = rng.choice(["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00", "0001-01-01T00:00:00Z"])
+        return rng.choice([_dumps([{**event, "activityDateTime": when}]), _dumps({**event, "activityDateTime": when})
+                           ]).encode()
+    if shape == 11:  # a number of 5,001 digits
+        text = _dumps([event]).replace('"result":', '"n": ' + "9" * 5001 + ', "result":')
+        return rng.choice([text, text[1:-1]]).encode()
+    if shape == 12:  # a multi-byte character split across the 64 KiB read boundary
+        head = '[{"id": "e1", "resultReason": "'
+        pad = (1 << 16) - len(head) - rng.randint(1, 3)
+        return (head + "a" * pad + "\U0001d11e\u00e9" + '"}]').encode()
+    if shape == 13:  # a lone surrogate, escaped, in the array form
+        return _dumps([{**event, "resultReason": "x\udc80y"}]).encode()
     if shape == 0:
         return _dumps({"value": [event] * 3})[: rng.randint(1, 200)].encode()
     if shape == 1:

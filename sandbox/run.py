@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -52,6 +53,9 @@ def run(*, port: int, once: bool, scenario: bool, tenant: str = str(DEMO_TENANT)
         listener.close()
         print(f"error: could not listen on 127.0.0.1:{port}: {exc.strerror} (try --port)", file=sys.stderr)
         return 2
+    # SIGTERM (a test stopping the local system, a service manager) ends the run through its finally blocks,
+    # so Azurite and the clients are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         azurite = start_azurite()
     except AzuriteError as exc:

@@ -96,7 +96,9 @@ def build_sandbox(*, table_connection_string: str, tenant: Path | dict[str, Any]
     # With the simulator's throttling off (most tests), mfaops's own budget is off too, so a test of something
     # else stays fast; with it on (`make run`, throttling tests, benchmarks) both follow the documented figures.
     values.setdefault("GRAPH_BUDGET_ENABLED", "true" if throttle else "false")
-    root = base_url or "http://sandbox.invalid"
+    # In-process the transport is ASGI: the host is never dialled, but it is a loopback one (GRAPH_AUTH=none
+    # is refused anywhere else).
+    root = base_url or "http://127.0.0.1"
     values.setdefault("TEAMS_WEBHOOK_URL", f"{base_url or 'http://sandbox.invalid'}/teams/workflows/alerts")
     # mfaops's own app id as the simulator writes it in audit events: the monitor knows its own changes.
     values.setdefault("MFAOPS_APP_ID", graph.tenant.app["appId"])

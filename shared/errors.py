@@ -54,6 +54,10 @@ class GraphBadRequestError(GraphError):
     """400 for any other reason: a policy or rule of Graph refused the request."""
 
 
+class GroupNotFoundError(GraphError):
+    """A group named by a setting or a policy matches no group in the tenant."""
+
+
 class GraphForbiddenError(GraphError):
     """401/403: the identity lacks a permission or a role. Retrying will not help."""
 
@@ -68,6 +72,10 @@ class GraphThrottledError(GraphError):
 
 class GraphTransientError(GraphError):
     """5xx or a broken connection: worth retrying later (the queue redelivers)."""
+
+
+class NotIndependentError(MfaopsError):
+    """An approval by the person who asked (or who acts): it approves nothing."""
 
 
 class TapNotFoundError(MfaopsError):

@@ -20,6 +20,10 @@ def parse_time(value: Any) -> datetime | None:
             parsed = datetime.fromisoformat(_EXTRA_DIGITS.sub(r"\1", value.replace("Z", "+00:00")))
         except ValueError:
             return None
+    if not 2 <= parsed.year <= 9998:
+        # At the calendar's edges an offset or any arithmetic (a window, an overlap) overflows: no real event
+        # happens there, so such a time is as good as none.
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

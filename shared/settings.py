@@ -11,7 +11,7 @@ import ipaddress
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigurationError
@@ -246,6 +246,15 @@ class Settings(BaseSettings):
         # httpx joins base and path with a slash of its own; a trailing one gives '//users'.
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _unauthenticated_graph_only_on_loopback(self) -> Settings:
+        # GRAPH_AUTH=none sends Graph requests without a token: meant for the sandbox's simulator only. Pointed
+        # anywhere else it would send tenant reads and writes unauthenticated, so it is refused.
+        if self.graph_auth == "none" and not _is_loopback(self.graph_base_url):
+            raise ValueError("GRAPH_AUTH=none is only for the local simulator: GRAPH_BASE_URL must be a loopback "
+                             "address (127.0.0.1, ::1 or localhost)")
+        return self
+
     @field_validator("graph_budget_identity", "graph_budget_writes", "graph_budget_reports",
                      "graph_budget_protection")
     @classmethod
@@ -277,6 +286,21 @@ class Settings(BaseSettings):
         return upper
 
 
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _items(value: str, *, lower: bool = True) -> list[str]:
     """The entries of a comma-separated setting, trimmed (and lower-cased), empty ones dropped."""
     items = [part.strip() for part in value.split(",") if part.strip()]
@@ -292,8 +316,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_input=False, include_url=False):
-            name = _setting_name(err["loc"])
-            problems.append(f"{name}: {err['msg']}")
+            # A rule over two settings (a model validator) has no location: its message names them.
+            problems.append(f"{_setting_name(err['loc'])}: {err['msg']}" if err["loc"] else
+                            str(err["msg"]).removeprefix("Value error, "))
         raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
 
 

@@ -76,7 +76,7 @@ def test_jobs_show_who_reset_and_methods_on_the_local_system(local_system: str) 
     (("methods", "nobody@contoso.example"), 2, "not found"),
     (("methods", "not a user"), 2, "USER"),
     (("who-reset", "a/../b@c.d"), 2, "USER"),
-    (("jobs", "list"), 2, "--user or --state"),
+    (("jobs", "list"), 2, "--user, --state or --kind"),
     (("jobs", "list", "--state", "sleeping"), 2, "--state"),
     (("jobs", "bogus"), 2, "No such command"),
 ])
@@ -140,7 +140,7 @@ def test_a_single_reset_is_guarded_recorded_and_shows_the_tap_only_when_asked(lo
     (("reset", "breakglass1@contoso.example"), 3, ""),
     (("reset", "alan.turing@contoso.example"), 3, ""),
     (("reset", "alan.turing@contoso.example", "--approved-by", "desk@contoso.example"), 2, "second person"),
-    (("reset", "ghost@contoso.example"), 3, ""),
+    (("reset", "ghost@contoso.example"), 2, ""),  # an unknown user is bad input (README), not a guardrail
 ])
 def test_guardrails_refuse_with_exit_3(local_system: str, args: tuple[str, ...], code: int, says: str) -> None:
     result = run_cli("--local", "--json", *args, "--by", "desk@contoso.example", "--reason", "test", "--yes")
@@ -198,6 +198,24 @@ def test_bulk_csv_errors_are_reported_by_line_and_the_rest_goes_on(local_system:
     (tmp_path / "noheader.csv").write_text("ada@contoso.example\n")
     assert run_cli("--local", "reset", "--from-file", str(tmp_path / "noheader.csv"), "--by", "a@b.example",
                    "--reason", "x").returncode == 2
+    # Issue 23, finding 8: a field over Python's CSV limit names its line; a file over the cap is refused.
+    (tmp_path / "huge.csv").write_text('user,reason\n"' + "x" * 200_000 + '",r\n')
+    huge = run_cli("--local", "reset", "--from-file", str(tmp_path / "huge.csv"), "--by", "a@b.example",
+                   "--reason", "x", "--yes")
+    assert huge.returncode == 2 and f"{tmp_path / 'huge.csv'}:2:" in huge.stderr and "Traceback" not in huge.stderr
+    (tmp_path / "hugeheader.csv").write_text('"' + "u" * 200_000 + '"\n')
+    header = run_cli("--local", "reset", "--from-file", str(tmp_path / "hugeheader.csv"), "--by", "a@b.example",
+                     "--reason", "x", "--yes")
+    assert header.returncode == 2 and ":1:" in header.stderr and "Traceback" not in header.stderr
+    with open(tmp_path / "big.csv", "w") as big:
+        big.write("user,reason\n")
+        big.write(("a@b.example," + "r" * 500 + "\n") * 34_000)  # over 16 MiB
+    assert run_cli("--local", "reset", "--from-file", str(tmp_path / "big.csv"), "--by", "a@b.example",
+                   "--reason", "x", "--yes").returncode == 2
+    many = tmp_path / "many.csv"
+    many.write_text("user\n" + "".join(f"user{i:05d}@contoso.example\n" for i in range(2000)))
+    over = run_cli("--local", "reset", "--from-file", str(many), "--by", "a@b.example", "--reason", "x", "--yes")
+    assert over.returncode == 3 and "RESETS_PER_HOUR_LIMIT" in over.stderr
 
 
 def test_doctor_checks_every_service_and_each_features_permissions(local_system: str) -> None:
@@ -326,3 +344,36 @@ def test_posture_check_json_html_and_the_registration_policy_dry_run(local_syste
     enforce = mfaops("--local", "posture", "apply-registration-policy", "--enable", "--by", "ops@contoso.example",
                      "--yes")
     assert enforce.returncode == 1 and "403" in enforce.stderr and "Traceback" not in enforce.stderr
+
+
+def test_tenant_values_are_text_in_the_cli_never_rich_markup(local_system: str) -> None:
+    """Issue 23, finding 5: a method named "[/]" crashed `methods`, and "[link=...]" rendered a live link."""
+    upn = "donald.knuth@contoso.example"
+    hostile = "[/] [link=https://evil.example]x[/link] [bold]b"
+    answer = httpx.post(f"{local_system}/graph/_sandbox/users/{upn}/register",
+                        json={"type": "microsoftAuthenticator", "displayName": hostile}, timeout=30)
+    assert answer.status_code == 201, answer.text
+    shown = subprocess.run([sys.executable, "-m", "cli", "--local", "methods", upn], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120, env={**os.environ, "COLUMNS": "400"})
+    assert shown.returncode == 0, shown.stderr
+    assert "Traceback" not in shown.stderr
+    flat = "".join(shown.stdout.split())
+    assert "[link=https://evil.example]" in flat and "[/]" in flat and "[bold]" in flat
+    assert "\x1b]8;" not in shown.stdout  # no terminal hyperlink
+
+
+def test_jobs_list_by_kind_and_an_unknown_user_is_bad_input(local_system: str) -> None:
+    """Issue 23, finding 11: --kind from the CLI contract; an unknown user exits 2 as the README says."""
+    reset_ada(local_system)
+    listed = run_cli("--local", "--json", "jobs", "list", "--kind", "reset")
+    assert listed.returncode == 0, listed.stderr
+    jobs = json.loads(listed.stdout)["jobs"]
+    assert jobs and {j["kind"] for j in jobs} == {"reset"}
+    both = json.loads(run_cli("--local", "--json", "jobs", "list", "--kind", "reset", "--state", "succeeded").stdout)
+    assert both["jobs"] and all(j["state"] == "succeeded" and j["kind"] == "reset" for j in both["jobs"])
+    bad = run_cli("--local", "jobs", "list", "--kind", "bogus")
+    assert bad.returncode == 2 and "--kind" in bad.stderr
+    unknown = run_cli("--local", "--json", "reset", "nobody.here@contoso.example", "--by", "desk@contoso.example",
+                      "--reason", "x", "--yes")
+    assert unknown.returncode == 2, (unknown.returncode, unknown.stdout, unknown.stderr)
+    assert json.loads(unknown.stdout)["error"]["code"] == "user_not_found"

@@ -64,3 +64,17 @@ def test_an_unresolved_key_vault_reference_is_refused_naming_the_setting() -> No
     message = str(caught.value)
     assert "SERVICENOW_WEBHOOK_SECRET" in message and "JOB_ID_KEY" in message and "Key Vault" in message
     assert "kv.vault.azure.net" not in message
+
+
+@pytest.mark.parametrize("url", ["https://graph.microsoft.com", "http://evil.example/graph", "http://10.0.0.1/graph",
+                                 "http://127.0.0.1.evil.example/graph"])
+def test_unauthenticated_graph_is_refused_off_loopback(url: str) -> None:
+    """Issue 23, finding 12."""
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"GRAPH_AUTH": "none", "GRAPH_BASE_URL": url})
+    assert "GRAPH_AUTH=none" in str(caught.value) and "loopback" in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:7071/graph", "http://localhost:8080/graph", "http://[::1]:1/graph"])
+def test_unauthenticated_graph_is_allowed_on_loopback(url: str) -> None:
+    assert load_settings({"GRAPH_AUTH": "none", "GRAPH_BASE_URL": url}).graph_auth == "none"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
 import time
@@ -18,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.graph import permissions
+from sandbox.graph import permissions, wirelog
 from sandbox.graph.odata import ODataError
+from sandbox.graph.pagelog import PAGES, page_key
 from sandbox.graph.tenant import Tenant
 from sandbox.graph.throttle import Throttle
 
@@ -60,16 +62,27 @@ class Ctx:
     def page(self, items: Sequence[Any], *, default_top: int = 100, max_top: int = 999, context: str = "",
              render: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:
         """One page of ``items``; ``render`` turns only the page's items into JSON (large tenants)."""
-        top = self.int_option("$top", default_top)
-        if top < 1 or top > max_top:
-            raise GraphError(400, "Request_BadRequest", f"Invalid page size specified: '{top}'. Must be between"
+        asked = self.int_option("$top", default_top)
+        if asked < 1 or asked > max_top:
+            raise GraphError(400, "Request_BadRequest", f"Invalid page size specified: '{asked}'. Must be between"
                              f" 1 and {max_top} inclusive.")
+        # Graph may serve fewer rows than $top asks for and a nextLink with them ("Paging Microsoft Graph data":
+        # "even when you specify $top, the results may be paged"): max_page (SANDBOX_MAX_PAGE; the test suite
+        # sets it) makes the simulator do so, so every paged read meets a second page.
+        top = min(asked, self.sim.max_page) if self.sim.max_page else asked
         skip = self.int_option("$skiptoken", 0)
         body: dict[str, Any] = {"@odata.context": f"{self.base_url}/{self.version}/$metadata#{context}",
                                 "value": [render(i) for i in items[skip:skip + top]] if render else
                                 list(items[skip:skip + top])}
         if skip + top < len(items):
             body["@odata.nextLink"] = self.next_link(skip + top)
+            # A request that carried $top and got that many rows asked for no more (the product says where it
+            # reads one page on purpose); one that got fewer is owed the rest.
+            # Under injected faults a flow may fail mid-collection and say so (a failed job, "unavailable"):
+            # links handed out then are not owed.
+            if self.sim.from_product and not self.sim.faults.active and ("$top" not in self.query or top < asked):
+                following = {**self.query, "$skiptoken": str(skip + top)}
+                PAGES.issue(self.sim.page_id + page_key(self.version, self.path, following), self.path)
         return body
 
     def int_option(self, name: str, default: int) -> int:
@@ -107,6 +120,11 @@ class Faults:
     seed: int = 7
     injected: dict[str, int] = field(default_factory=dict)  # kind -> count
 
+    @property
+    def active(self) -> bool:
+        return any(r > 0 for r in (self.rate_429, self.rate_429_bare, self.rate_503, self.rate_504, self.rate_reset,
+                                   self.rate_slow))
+
     def count(self, kind: str) -> None:
         self.injected[kind] = self.injected.get(kind, 0) + 1
 
@@ -126,6 +144,9 @@ class GraphSimulator:
         self.calls: list[dict[str, Any]] = []
         self.last_authorization = ""  # what the last Graph request carried, for tests of the token path
         self.request_headers: dict[str, str] = {}  # of the request (or batch item) being answered
+        self.from_product = False  # the request came through msgraph-sdk's adapter (pagelog.py)
+        self.page_id = uuid.uuid4().hex[:8]  # this simulator's links are told apart from another's
+        self.max_page = int(os.environ.get("SANDBOX_MAX_PAGE", "0") or 0)  # 0: Graph's page sizes as asked
         self.issued_tap_values: list[str] = []
         self.routes: list[tuple[str, re.Pattern[str], Handler, set[str]]] = []
         self.route_permissions: dict[tuple[str, int], tuple[str, ...]] = {}
@@ -145,6 +166,8 @@ class GraphSimulator:
     def dispatch(self, method: str, version: str, path: str, query: dict[str, str], body: Any,
                  base_url: str) -> Reply:
         ctx = Ctx(self, method, version, path, query, body, base_url)
+        if self.from_product and "$skiptoken" in query:
+            PAGES.fetch(self.page_id + page_key(version, path, query))
         allowed_methods = []
         for route_method, regex, handler, versions in self.routes:
             match = regex.match(path)
@@ -189,6 +212,8 @@ class GraphSimulator:
             entry.update(started=started, ended=time.monotonic())
             reply.log = entry
         self.calls.append(entry)
+        if self.from_product:
+            wirelog.record(method, version, path, query, reply.status, reply.body)
         return reply
 
     def _faulted_or_throttled(self, method: str, path: str, *, throttle: bool = True,
@@ -278,6 +303,7 @@ class GraphSimulator:
             base_url += root
         query = dict(request.query_params)
         started = time.monotonic()
+        self.from_product = "kiota" in request.headers.get("user-agent", "")
         if path.startswith("/_sandbox/"):
             return _response(self.control_dispatch(request.method, path[len("/_sandbox"):], query, body))
         version, _, rest = path.lstrip("/").partition("/")

@@ -50,6 +50,31 @@ def generate(users: int, *, seed: int = 1, domain: str = "fabrikam.example") -> 
             "groups": demo["groups"], "policies": demo["policies"]}
 
 
+def widen(data: dict[str, Any], *, groups: int = 300, users: int = 1200,
+          members_of: tuple[str, ...] = ("breakglass1@contoso.example", "margaret.hamilton@contoso.example",
+                                         "alan.turing@contoso.example")) -> dict[str, Any]:
+    """A copy of a tenant in which every paged read meets a second page (issue 23): the users named in
+    ``members_of`` belong to ``groups`` extra groups listed *before* their own (so a break-glass group and the
+    roles fall past any first page of memberships), and ``users`` extra users join "All Staff" and the first
+    extra group, so the tenant has more than 1,000 users and groups of thousands of members."""
+    out: dict[str, Any] = json.loads(json.dumps(data))
+    extra = [{"id": f"00000000-0000-4000-8000-{i:012d}", "displayName": f"Project Team {i:03d}"}
+             for i in range(groups)]
+    out["groups"] = [*out.get("groups", []), *extra]
+    wanted = {u.lower() for u in members_of}
+    for row in out.get("users", []):
+        if row["userPrincipalName"].lower() in wanted:
+            row["groups"] = [g["displayName"] for g in extra] + list(row.get("groups", []))
+    domain = out.get("tenant", {}).get("domain", "contoso.example")
+    staff = next((g["displayName"] for g in out["groups"] if g["displayName"] == "All Staff"), None)
+    for i in range(users):
+        row = {"userPrincipalName": f"filler{i:05d}@{domain}", "displayName": f"Filler {i:05d}",
+               "groups": [extra[0]["displayName"], *([staff] if staff else [])],
+               "methods": [{"type": "microsoftAuthenticator", "displayName": f"Phone {i}"}]}
+        out["users"].append(row)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.graph.generate", description=__doc__)
     parser.add_argument("--users", type=int, default=50_000)

@@ -172,10 +172,11 @@ def add_phone(ctx: Ctx, uid: str) -> Reply:
 
 
 def get_preferences(ctx: Ctx, uid: str) -> dict[str, Any]:
+    # signInPreferences (beta) has two properties: isSystemPreferredAuthenticationMethodEnabled and
+    # userPreferredMethodForSecondaryAuthentication (the resource page; the beta SDK's model agrees).
     user = require_user(ctx, uid)
     return {"isSystemPreferredAuthenticationMethodEnabled": user.system_preferred,
-            "userPreferredMethodForSecondaryAuthentication": user.default_method,
-            "systemPreferredAuthenticationMethod": None}
+            "userPreferredMethodForSecondaryAuthentication": user.default_method}
 
 
 def patch_preferences(ctx: Ctx, uid: str) -> Reply:

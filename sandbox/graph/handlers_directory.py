@@ -49,8 +49,68 @@ def member_of(ctx: Ctx, uid: str) -> dict[str, Any]:
     return query(ctx, directory_objects(ctx.tenant, require_user(ctx, uid)), "directoryObjects")
 
 
+def member_of_cast(ctx: Ctx, uid: str, cast: str) -> dict[str, Any]:
+    """``transitiveMemberOf/microsoft.graph.group`` and ``.../microsoft.graph.directoryRole``: the OData type cast
+    segment filters the collection by type (user-list-transitivememberof, "Example 4: ... cast"), paged like it."""
+    wanted = f"#microsoft.graph.{cast}"
+    if ctx.query.get("$filter") or ctx.query.get("$orderby"):
+        require_advanced(ctx)
+    objects = [o for o in directory_objects(ctx.tenant, require_user(ctx, uid)) if o["@odata.type"] == wanted]
+    body = query(ctx, objects, f"directoryObjects/{cast}")
+    if ctx.query.get("$count", "").lower() == "true":
+        predicate = parse_filter(ctx.query.get("$filter"))
+        body = {"@odata.count": sum(1 for o in objects if predicate(o)), **body}
+    return body
+
+
+def require_advanced(ctx: Ctx) -> None:
+    """Advanced query parameters on directory objects: "ConsistencyLevel: eventual ... and $count are required
+    when using the $search, $filter, $orderby, or OData cast query parameters" (user-list-transitivememberof,
+    and "Advanced query capabilities on Microsoft Entra ID objects"). Graph answers a query that needs them and
+    lacks them 400 Request_UnsupportedQuery; the cast alone is answered without them, as the service does."""
+    eventual = ctx.sim.request_headers.get("consistencylevel", "").lower() == "eventual"
+    if not eventual or ctx.query.get("$count", "").lower() != "true":
+        raise GraphError(400, "Request_UnsupportedQuery", "Unsupported Query.")
+
+
+def _member_of_roles(ctx: Ctx, uid: str) -> dict[str, Any]:
+    return member_of_cast(ctx, uid, "directoryRole")
+
+
+def _member_of_groups(ctx: Ctx, uid: str) -> dict[str, Any]:
+    return member_of_cast(ctx, uid, "group")
+
+
+# directoryobject-checkmembergroups / user-checkmembergroups: "You can check up to a maximum of 20 groups per
+# request"; the body is {"groupIds": [...]}; the answer is the subset the object is a transitive member of, as a
+# Collection(Edm.String) with no paging. The 400 wording for a missing or oversized list is the simulator's own
+# (the page documents the limit, not the message); the code is Graph's generic Request_BadRequest.
+CHECK_MEMBER_GROUPS_LIMIT = 20
+
+
+def check_member_groups(ctx: Ctx, uid: str) -> dict[str, Any]:
+    user = require_user(ctx, uid)
+    ids = ctx.body.get("groupIds") if isinstance(ctx.body, dict) else None
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise GraphError(400, "Request_BadRequest", "Invalid request: groupIds must be a non-empty list of ids.")
+    if len(ids) > CHECK_MEMBER_GROUPS_LIMIT:
+        raise GraphError(400, "Request_BadRequest",
+                         f"Too many groupIds: {len(ids)}. At most {CHECK_MEMBER_GROUPS_LIMIT} may be checked.")
+    held = {g.lower() for g in user.groups}
+    return {"@odata.context": f"{ctx.base_url}/{ctx.version}/$metadata#Collection(Edm.String)",
+            "value": [i for i in ids if i.lower() in held]}
+
+
 def list_groups(ctx: Ctx) -> dict[str, Any]:
     return query(ctx, list(ctx.tenant.groups.values()), "groups")
+
+
+def get_group(ctx: Ctx, gid: str) -> dict[str, Any]:
+    group = ctx.tenant.groups.get(gid) or ctx.tenant.groups.get(gid.lower())
+    if group is None:
+        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{gid}' does not exist or one of its queried "
+                         "reference-property objects are not present.")
+    return apply_select(dict(group), ctx.query.get("$select"))
 
 
 def group_members(ctx: Ctx, gid: str) -> dict[str, Any]:
@@ -165,9 +225,13 @@ def register(sim: GraphSimulator) -> None:
     sim.add("GET", "/users/{uid}", get_user)
     sim.add("GET", "/users/{uid}/transitiveMemberOf", member_of)
     sim.add("GET", "/users/{uid}/memberOf", member_of)
+    sim.add("GET", "/users/{uid}/transitiveMemberOf/microsoft.graph.directoryRole", _member_of_roles)
+    sim.add("GET", "/users/{uid}/transitiveMemberOf/microsoft.graph.group", _member_of_groups)
+    sim.add("POST", "/users/{uid}/checkMemberGroups", check_member_groups)
     sim.add("POST", "/users/{uid}/revokeSignInSessions", revoke_sessions)
     sim.add("POST", "/users/{uid}/sendMail", send_mail)
     sim.add("GET", "/groups", list_groups)
+    sim.add("GET", "/groups/{gid}", get_group)
     sim.add("GET", "/groups/{gid}/transitiveMembers", group_members)
     sim.add("GET", "/groups/{gid}/members", group_members)
     sim.add("GET", "/reports/authenticationMethods/userRegistrationDetails", registration_details)

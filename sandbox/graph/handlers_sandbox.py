@@ -38,6 +38,8 @@ def config(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str]) -> 
             setattr(sim.faults, name, float(faults[name]))
     if "seed" in faults:
         sim.rng.seed(int(faults["seed"]))
+    if "max_page" in body:
+        sim.max_page = max(0, int(body["max_page"]))
     throttle = body.get("throttle")
     if isinstance(throttle, dict):
         sim.throttle.enabled = bool(throttle.get("enabled", sim.throttle.enabled))

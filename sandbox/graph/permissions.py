@@ -24,6 +24,11 @@ ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     # user-list-transitivememberof, user-list-memberof
     ("GET", "/users/{uid}/transitiveMemberOf"): MEMBER_OF,
     ("GET", "/users/{uid}/memberOf"): MEMBER_OF,
+    ("GET", "/users/{uid}/transitiveMemberOf/microsoft.graph.directoryRole"): MEMBER_OF,
+    ("GET", "/users/{uid}/transitiveMemberOf/microsoft.graph.group"): MEMBER_OF,
+    # user-checkmembergroups (application: User.Read.All and GroupMember.Read.All, ..., Directory.Read.All): the
+    # route's grant is the group half; every mfaops grant set that reads users holds User.Read.All too
+    ("POST", "/users/{uid}/checkMemberGroups"): MEMBER_OF,
     # user-revokesigninsessions
     ("POST", "/users/{uid}/revokeSignInSessions"): ("User.RevokeSessions.All", "User.ReadWrite.All",
                                                     "Directory.ReadWrite.All"),
@@ -31,6 +36,8 @@ ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/users/{uid}/sendMail"): ("Mail.Send",),
     # group-list, group-list-transitivemembers, group-list-members
     ("GET", "/groups"): GROUP_READ,
+    # group-get
+    ("GET", "/groups/{gid}"): GROUP_READ,
     ("GET", "/groups/{gid}/transitiveMembers"): GROUP_READ,
     ("GET", "/groups/{gid}/members"): GROUP_READ,
     # authenticationmethodsroot-list-userregistrationdetails, userregistrationdetails-get

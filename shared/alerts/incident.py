@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.alerts.port import Alerts, AlertSendError
+from shared.escaping import one_line, servicenow_text
 from shared.itsm.port import TicketSystem, TicketSystemError
 
 # ServiceNow's incident urgency/impact: 1 high, 2 medium, 3 low.
@@ -20,7 +21,8 @@ class IncidentAlerts(Alerts):
     async def raise_alert(self, kind: str, summary: str, **facts: Any) -> None:
         level = _LEVEL.get(str(facts.get("severity", "")), "3")
         details = "\n".join(f"{k}: {v}" for k, v in facts.items() if v not in ("", None))
-        fields = {"short_description": f"mfaops {kind}: {summary}"[:160], "description": f"{summary}\n\n{details}",
+        fields = {"short_description": one_line(servicenow_text(f"mfaops {kind}: {summary}"), 160),
+                  "description": servicenow_text(f"{summary}\n\n{details}"),
                   "urgency": level, "impact": level, "category": "security",
                   "correlation_id": str(facts.get("finding_id") or facts.get("job_id") or "")}
         if self._group:

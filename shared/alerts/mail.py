@@ -3,11 +3,11 @@ scope it to the sending mailbox with an application access policy)."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from shared.alerts.port import Alerts, AlertSendError
 from shared.errors import GraphError
+from shared.escaping import mail_html, one_line
 from shared.graph.port import GraphGateway
 
 
@@ -18,12 +18,12 @@ class MailAlerts(Alerts):
         self._recipients = recipients
 
     async def raise_alert(self, kind: str, summary: str, **facts: Any) -> None:
-        rows = "".join(f"<tr><th align='left'>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        rows = "".join(f"<tr><th align='left'>{mail_html(k)}</th><td>{mail_html(v)}</td></tr>"
                        for k, v in facts.items() if v not in ("", None))
         severity = facts.get("severity")
         message = {
-            "subject": f"[mfaops] {kind}" + (f" ({severity})" if severity else "") + f": {summary}"[:200],
-            "body": {"contentType": "HTML", "content": f"<p>{html.escape(summary)}</p><table>{rows}</table>"},
+            "subject": one_line(f"[mfaops] {kind}" + (f" ({severity})" if severity else "") + f": {summary}"),
+            "body": {"contentType": "HTML", "content": f"<p>{mail_html(summary)}</p><table>{rows}</table>"},
             "toRecipients": [{"emailAddress": {"address": r}} for r in self._recipients],
         }
         try:

@@ -9,20 +9,22 @@ from typing import Any
 import httpx
 
 from shared.alerts.port import Alerts, AlertSendError
+from shared.escaping import card_markdown
 
 _COLOURS = {"critical": "attention", "high": "attention", "medium": "warning", "low": "default"}
 
 
 def adaptive_card(kind: str, summary: str, facts: dict[str, Any]) -> dict[str, Any]:
     severity = str(facts.get("severity", ""))
-    shown = [{"title": str(k), "value": str(v)} for k, v in facts.items() if v not in ("", None, [], {})]
+    shown = [{"title": card_markdown(k), "value": card_markdown(v)} for k, v in facts.items()
+             if v not in ("", None, [], {})]
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard", "version": "1.4",
         "body": [
             {"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": True,
-             "color": _COLOURS.get(severity, "default"), "text": f"mfaops: {kind}" + (f" ({severity})" if severity
-                                                                                     else "")},
-            {"type": "TextBlock", "wrap": True, "text": summary},
+             "color": _COLOURS.get(severity, "default"),
+             "text": card_markdown(f"mfaops: {kind}" + (f" ({severity})" if severity else ""))},
+            {"type": "TextBlock", "wrap": True, "text": card_markdown(summary)},
             {"type": "FactSet", "facts": shown},
         ],
     }

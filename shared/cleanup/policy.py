@@ -56,10 +56,29 @@ def _check_types(types: list[str]) -> list[str]:
     return types
 
 
+def _group_names(names: list[str]) -> list[str]:
+    """A group is an object id or a display name (Entra allows 256 characters); it goes into an OData filter
+    and into Table Storage, so it must be printable Unicode text."""
+    for name in names:
+        try:
+            name.encode()
+        except UnicodeEncodeError:
+            raise ValueError(f"group {name.encode(errors='backslashreplace').decode()!r} is not valid Unicode "
+                             "text (a lone surrogate)") from None
+        if not name.strip() or len(name) > 256 or not name.isprintable():
+            raise ValueError(f"group {name[:80]!r}: a display name or object id of 1 to 256 printable characters")
+    return names
+
+
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")
     include_groups: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("include_groups")
+    @classmethod
+    def _groups(cls, value: list[str]) -> list[str]:
+        return _group_names(value)
 
 
 class _RemovesTypes(_Rule):
@@ -104,6 +123,11 @@ class CleanupPolicy(BaseModel):
     exclude_groups: list[str] = Field(default_factory=list, max_length=50)
     rules: list[Rule] = Field(min_length=1, max_length=100)
 
+    @field_validator("exclude_groups")
+    @classmethod
+    def _groups(cls, value: list[str]) -> list[str]:
+        return _group_names(value)
+
     @model_validator(mode="after")
     def _unique_ids(self) -> CleanupPolicy:
         ids = [r.id for r in self.rules]
@@ -113,13 +137,41 @@ class CleanupPolicy(BaseModel):
 
 
 class _NoAliases(yaml.SafeLoader):  # type: ignore[misc]
-    """Safe YAML without anchors and aliases (a billion-laughs document expands from a few lines)."""
+    """Safe YAML without anchors and aliases (a billion-laughs document expands from a few lines), without
+    duplicate keys (YAML 1.2 forbids them; PyYAML keeps the last one silently) and without numbers longer
+    than any setting needs (Python refuses to convert over 4,300 digits with a bare ValueError)."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.YAMLError(f"line {event.start_mark.line + 1}: aliases are not allowed")
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = getattr(key_node, "value", None)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: Any) -> Any:
+        if len(str(node.value)) > MAX_NUMBER_CHARS:
+            raise yaml.constructor.ConstructorError(None, None, f"a number of {len(str(node.value))} digits",
+                                                    node.start_mark)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node: Any) -> Any:
+        if len(str(node.value)) > MAX_NUMBER_CHARS:
+            raise yaml.constructor.ConstructorError(None, None, f"a number of {len(str(node.value))} characters",
+                                                    node.start_mark)
+        return super().construct_yaml_float(node)
+
+
+_NoAliases.add_constructor("tag:yaml.org,2002:int", _NoAliases.construct_yaml_int)
+_NoAliases.add_constructor("tag:yaml.org,2002:float", _NoAliases.construct_yaml_float)
+MAX_NUMBER_CHARS = 20
 
 
 def load_policy(text: str) -> CleanupPolicy:

@@ -6,6 +6,7 @@ per-user scan of the tenant; methods are read only for candidates, 20 to a $batc
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,14 +19,15 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableServiceClient
 
 from shared.alerts import Alerts
-from shared.cleanup.policy import PHISHING_RESISTANT, VOCABULARY, CleanupPolicy
-from shared.errors import DefaultMethodConflictError, JobNotFoundError, MfaopsError
+from shared.cleanup.policy import PHISHING_RESISTANT, VOCABULARY, CleanupPolicy, PolicyError
+from shared.errors import DefaultMethodConflictError, GroupNotFoundError, JobNotFoundError, MfaopsError
 from shared.graph.budget import GraphBudget
 from shared.graph.port import GraphGateway
 from shared.jobs.admission import admit
 from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
 from shared.settings import Settings
+from shared.tablekeys import table_key
 from shared.telemetry.spans import CLEANUP_REMOVALS
 
 SEGMENT = {"phoneAuthenticationMethod": "phoneMethods", "emailAuthenticationMethod": "emailMethods",
@@ -36,6 +38,7 @@ SEGMENT = {"phoneAuthenticationMethod": "phoneMethods", "emailAuthenticationMeth
            "temporaryAccessPassAuthenticationMethod": "temporaryAccessPassMethods"}
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ITEMS_PER_ROW = 100  # ~180 characters an item: well inside a property's 32K
 
 
@@ -45,6 +48,10 @@ class PlanRefused(MfaopsError):
 
 class PlanStateError(MfaopsError):
     """The plan was applied already, or refused (exit 3)."""
+
+
+class ApprovalRequiredError(PlanStateError):
+    """The plan touches privileged users: a second person must approve (--approved-by), as for a reset."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +75,12 @@ class Plan:
     status: str  # planned | refused | applied
     limit: int
     policy: dict[str, Any] = field(default_factory=dict)
+    privileged_users: list[str] = field(default_factory=list)  # ids of users holding a PRIVILEGED_ROLES role
 
     def to_dict(self) -> dict[str, Any]:
         return {"plan_id": self.plan_id, "items": [i.to_dict() for i in self.items],
-                "graph_requests": self.graph_requests, "status": self.status, "limit": self.limit}
+                "graph_requests": self.graph_requests, "status": self.status, "limit": self.limit,
+                "privileged_users": self.privileged_users}
 
 
 def _kind_of(method: dict[str, Any]) -> str:
@@ -116,10 +125,12 @@ class CleanupService:
         # One item per (user, method): two rules may pick the same method. Phone and e-mail ids are the same for
         # every user (Graph's fixed ids), so the user is part of the key.
         unique = list({(i.user, i.method_id): i for i in reversed(items)}.values())[::-1]
+        privileged = await self._privileged({i.user for i in unique})
         requests = (self.budget.http_requests - sent) if self.budget else 0
         plan = Plan(plan_id=str(uuid.uuid4()), items=unique, graph_requests=requests,
                     status="planned" if len(unique) <= policy.max_removals_per_run else "refused",
-                    limit=policy.max_removals_per_run, policy=policy.model_dump())
+                    limit=policy.max_removals_per_run, policy=policy.model_dump(),
+                    privileged_users=sorted(privileged))
         await self._save(plan)
         if plan.status == "refused":
             await self.alerts.raise_alert("cleanup_over_limit", f"cleanup plan {plan.plan_id} would remove "
@@ -147,7 +158,7 @@ class CleanupService:
         for rule in policy.rules:
             members = set()
             for group in rule.include_groups:
-                members |= await self.graph.group_member_ids(group)
+                members |= await self._members(group, f"rules.{rule.id}.include_groups")
             rows: list[dict[str, Any]] = []
             if rule.kind == "disabled_account":
                 rows = await self.graph.list_users("accountEnabled eq false", ["id", "userPrincipalName"])
@@ -172,8 +183,25 @@ class CleanupService:
         out = set(self.settings.break_glass_upn_set)
         for group in [self.settings.break_glass_group, *policy.exclude_groups]:
             if group.strip():
-                out |= await self.graph.group_member_ids(group.strip())
+                out |= await self._members(group.strip(), "exclude_groups" if group in policy.exclude_groups
+                                           else "BREAK_GLASS_GROUP")
         return out
+
+    async def _members(self, group: str, where: str) -> set[str]:
+        """A group's members; a group that does not exist is an error (a typo must not exclude nobody)."""
+        try:
+            return await self.graph.group_member_ids(group)
+        except GroupNotFoundError as exc:
+            raise PolicyError(f"{where}: group {group!r} does not exist in the tenant") from exc
+
+    async def _privileged(self, users: set[str]) -> set[str]:
+        """Which of ``users`` hold a PRIVILEGED_ROLES role (read from the roles' members, every page)."""
+        if not users:
+            return set()
+        wanted = self.settings.privileged_role_set
+        holders = await self.graph.role_holders()
+        return {u for u in users if (roles := holders.get(u.lower())) and
+                ("*" in wanted or {r.lower() for r in roles} & wanted)}
 
     @staticmethod
     def _items(policy: CleanupPolicy, uid: str, upn: str, rules: set[str],
@@ -217,7 +245,8 @@ class CleanupService:
         await table.upsert_entity({
             "PartitionKey": "cleanup-plan", "RowKey": plan.plan_id, "Status": plan.status, "Limit": plan.limit,
             "ItemCount": len(plan.items), "GraphRequests": plan.graph_requests,
-            "Policy": json.dumps(plan.policy), "At": self.now()}, mode=UpdateMode.REPLACE)
+            "Policy": json.dumps(plan.policy), "Privileged": json.dumps(plan.privileged_users),
+            "At": self.now()}, mode=UpdateMode.REPLACE)
 
     async def show(self, plan_id: str) -> Plan:
         entity = await self._entity(plan_id)
@@ -227,22 +256,35 @@ class CleanupService:
             items += [Item(**i) for i in json.loads(row["Items"])]
         return Plan(plan_id=plan_id, items=items, graph_requests=int(entity.get("GraphRequests", 0)),
                     status=str(entity["Status"]), limit=int(entity.get("Limit", 0)),
-                    policy=json.loads(entity.get("Policy", "{}")))
+                    policy=json.loads(entity.get("Policy", "{}")),
+                    privileged_users=list(json.loads(entity.get("Privileged", "[]"))))
 
     async def _entity(self, plan_id: str) -> Any:
+        # Plan ids are uuid4s; anything else from input ("a/b", a lone surrogate) names no plan. The key helper
+        # keeps such input from reaching Table Storage as a malformed key.
+        if not _UUID.fullmatch(plan_id):
+            raise JobNotFoundError(f"no cleanup plan {plan_id!r}")
         try:
-            return await self._table().get_entity("cleanup-plan", plan_id)
+            return await self._table().get_entity("cleanup-plan", table_key(plan_id))
         except ResourceNotFoundError:
             raise JobNotFoundError(f"no cleanup plan {plan_id!r}") from None
 
     # -- apply ------------------------------------------------------------------------------------------------
-    async def apply(self, plan_id: str, *, by: str) -> dict[str, Any]:
+    async def apply(self, plan_id: str, *, by: str, approved_by: str = "") -> dict[str, Any]:
         """Apply a planned plan once: re-read each item's user, skip what is gone or out of scope, remove the
-        rest (a default method Graph refuses while others remain goes in a second wave, after them)."""
+        rest (a default method Graph refuses while others remain goes in a second wave, after them). A plan that
+        touches privileged users needs ``approved_by``, a second person (the timer, which has none, skips them)."""
         entity = await self._entity(plan_id)
         if entity["Status"] != "planned":
             raise PlanStateError(f"plan {plan_id} is {entity['Status']}: a plan is applied at most once, and a "
                                  "refused one never")
+        if approved_by and approved_by.strip().lower() == by.strip().lower():
+            raise ApprovalRequiredError("--approved-by must be a second person, not the one who applies")
+        planned_privileged = set(json.loads(entity.get("Privileged", "[]")))
+        if planned_privileged and not approved_by and by != "timer":
+            raise ApprovalRequiredError(f"plan {plan_id} removes methods of {len(planned_privileged)} privileged "
+                                        "user(s): a second person must approve (--approved-by), as for a "
+                                        "privileged reset")
         claimed = {**entity, "Status": "applying"}
         try:  # the ETag makes the claim: of two concurrent applies, one goes ahead
             await self._table().update_entity(claimed, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
@@ -260,6 +302,8 @@ class CleanupService:
         users = {i.user: i.upn for i in plan.items}
         scope = await self._scope(policy)
         excluded = await self._excluded(policy)
+        # Roles may have changed since the plan: privileged now or then, the approval is needed.
+        privileged = planned_privileged | await self._privileged(set(users))
         answers = await self.graph.get_many({u: f"/users/{u}/authentication/methods" for u in users})
         todo: list[Item] = []
         skipped: list[dict[str, str]] = []
@@ -271,6 +315,8 @@ class CleanupService:
             elif item.user in excluded or item.upn.lower() in excluded or item.rule not in scope.get(
                     item.user, ("", set()))[1]:
                 skipped.append({**item.to_dict(), "reason": "out_of_scope"})
+            elif item.user in privileged and not approved_by:
+                skipped.append({**item.to_dict(), "reason": "privileged_needs_approval"})
             else:
                 todo.append(item)
         # Each user whose methods go counts against the blast-radius limit shared with resets and containment.
@@ -290,6 +336,9 @@ class CleanupService:
 
         def record(j: Job) -> None:
             j.record_resends(retried, now=self.now())
+            if approved_by and privileged:
+                j.record("approval", "privileged", f"second approval by {approved_by} for {len(privileged)} "
+                         "privileged user(s)", data={"by": approved_by}, now=self.now())
             for i in removed:
                 j.record("delete_method", "removed", f"{i.upn or i.user}: {i.method_type} (rule {i.rule})",
                          data={"type": i.method_type, "id": i.method_id, "user": i.user, "rule": i.rule},

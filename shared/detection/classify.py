@@ -7,6 +7,7 @@ array forms by an incremental decoder over chunks), so memory does not grow with
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterator
@@ -81,25 +82,50 @@ def read_events(stream: IO[bytes]) -> Iterator[Any]:
     raise InputError("offset 0: expected a JSON object, a JSON array or JSON lines")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json reads NaN and Infinity; RFC 8259 has neither
+
+
 class _ArrayReader:
     """Incremental reader of ``[...]`` or ``{"value": [...], ...}``: decodes one item at a time from a window
-    of the input, so a file of a million events never sits in memory at once."""
+    of the input, so a file of a million events never sits in memory at once. The bytes are decoded by an
+    incremental UTF-8 decoder (a character split across two reads is whole), and a value longer than the window
+    grows it geometrically, so one huge value costs linear time, not one retry per 64 KiB."""
 
     def __init__(self, stream: IO[bytes], first: bytes) -> None:
         self.stream = stream
-        self.text = first.decode("utf-8")
+        self.utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+        self.bytes_read = 0
+        self.text = ""
         self.pos = 0
         self.offset = 0
-        self.decoder = json.JSONDecoder()
+        self.attempts = 0  # decode attempts (the linear-time test counts them)
+        self.decoder = json.JSONDecoder(parse_constant=_no_constant)
+        self._feed(first, final=False)
 
-    def more(self) -> bool:
-        chunk = self.stream.read(CHUNK)
-        if not chunk:
-            return False
+    def _feed(self, chunk: bytes, *, final: bool) -> None:
+        try:
+            text = self.utf8.decode(chunk, final=final)
+        except UnicodeDecodeError as exc:
+            pending = len(self.utf8.getstate()[0]) if not final else 0
+            raise InputError(f"offset {self.bytes_read - pending + exc.start}: not UTF-8") from None
+        self.bytes_read += len(chunk)
+        self.text += text
+
+    def more(self, at_least: int = CHUNK) -> bool:
+        """Read at least ``at_least`` more bytes (or to the end); False when nothing was left."""
+        got = 0
         self.offset += self.pos
-        self.text = self.text[self.pos:] + chunk.decode("utf-8", errors="replace")
+        self.text = self.text[self.pos:]
         self.pos = 0
-        return True
+        while got < at_least:
+            chunk = self.stream.read(max(CHUNK, at_least - got))
+            if not chunk:
+                self._feed(b"", final=True)
+                break
+            got += len(chunk)
+            self._feed(chunk, final=False)
+        return got > 0
 
     def skip_ws(self) -> str:
         while True:
@@ -118,27 +144,40 @@ class _ArrayReader:
     def decode(self) -> Any:
         self.skip_ws()
         while True:
+            self.attempts += 1
             try:
                 value, end = self.decoder.raw_decode(self.text, self.pos)
             except RecursionError:
                 raise InputError(f"offset {self.offset + self.pos}: nested too deep") from None
             except json.JSONDecodeError as exc:
-                # Maybe the value runs past the window: read more and try again; at the end it is malformed.
-                if self.more():
+                # Maybe the value runs past the window: read as much again as the window holds and retry (the
+                # window doubles, so a value of n bytes is retried log2(n / 64 KiB) times); at the end it is
+                # malformed.
+                if self.more(at_least=max(CHUNK, len(self.text) - self.pos)):
                     continue
                 raise InputError(f"offset {self.offset + exc.pos}: {exc.msg}") from None
+            except ValueError as exc:  # NaN, Infinity, an integer of over 4,300 digits
+                raise InputError(f"offset {self.offset + self.pos}: {str(exc)[:80]}") from None
             if end == len(self.text) and self.more():
                 continue  # a number cut at the window's edge: decode it again with what follows
             self.pos = end
             return value
 
+    def end(self) -> None:
+        """Nothing but whitespace may follow the document."""
+        if self.skip_ws():
+            raise InputError(f"offset {self.offset + self.pos}: unexpected data after the end of the JSON document")
+
     def items(self) -> Iterator[Any]:
         start = self.skip_ws()
-        if start == "{":
+        wrapped = start == "{"
+        if wrapped:
             self.pos += 1
             while True:
                 char = self.skip_ws()
                 if char == "}":
+                    self.pos += 1
+                    self.end()
                     return
                 key = self.decode()
                 self.expect(":")
@@ -150,17 +189,25 @@ class _ArrayReader:
         self.expect("[")
         if self.skip_ws() == "]":
             self.pos += 1
-            return
-        while True:
-            yield self.decode()
-            char = self.skip_ws()
-            if char == ",":
+        else:
+            while True:
+                yield self.decode()
+                char = self.skip_ws()
+                if char == ",":
+                    self.pos += 1
+                    continue
+                if char == "]":
+                    self.pos += 1
+                    break
+                raise InputError(f"offset {self.offset + self.pos}: expected ',' or ']' between events")
+        if wrapped:  # the rest of the response object: more members, then its '}'
+            while self.skip_ws() == ",":
                 self.pos += 1
-                continue
-            if char == "]":
-                self.pos += 1
-                return
-            raise InputError(f"offset {self.offset + self.pos}: expected ',' or ']' between events")
+                self.decode()
+                self.expect(":")
+                self.decode()
+            self.expect("}")
+        self.end()
 
 
 def classify(stream: IO[bytes], config: RuleConfig, hasher: PhoneHasher,

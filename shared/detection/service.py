@@ -19,7 +19,7 @@ from shared.detection.events import PhoneHasher, Registration, iso, normalise, p
 from shared.detection.findings import SEVERITIES, Finding, at_least
 from shared.detection.rules import ADDS, RuleConfig, StreamRules
 from shared.detection.store import MonitorStore, StoredFinding
-from shared.errors import MfaopsError
+from shared.errors import GroupNotFoundError, JobNotFoundError, MfaopsError
 from shared.graph.port import AuthMethod, GraphGateway
 from shared.itsm.port import TicketSystem, TicketSystemError
 from shared.jobs.admission import admit
@@ -333,13 +333,28 @@ class MonitorService:
         keys = {user.upn.lower(), user.id.lower()}
         if keys & self.settings.break_glass_upn_set:
             raise ContainmentRefusedError(f"{user.upn} is a break-glass account: mfaops never contains it")
-        if self.settings.break_glass_group.strip() and user.id.lower() in {
-                m.lower() for m in await self.graph.group_member_ids(self.settings.break_glass_group.strip())}:
+        group = self.settings.break_glass_group.strip()
+        try:
+            glass = group and user.id.lower() in {m.lower() for m in await self.graph.group_member_ids(group)}
+        except GroupNotFoundError as exc:  # a guardrail that cannot be decided refuses
+            raise ContainmentRefusedError(f"the break-glass guardrail cannot be decided: {exc.args[0]} "
+                                          "(BREAK_GLASS_GROUP)") from exc
+        if glass:
             raise ContainmentRefusedError(f"{user.upn} is in the break-glass group: mfaops never contains it")
         now = self.now()
         job_id = str(uuid.uuid4())
-        admitted, _ = await admit(self.jobs, job_id, limit=self.settings.resets_per_hour_limit, now=now)
+        # Claim the finding before acting: of any number of concurrent callers one contains it, the others get
+        # that caller's job (one admission, one delete per method, one revoke).
+        holder = await self.store.claim_containment(finding_id, job_id)
+        if holder != job_id:
+            return await self._held(holder)
+        try:
+            admitted, _ = await admit(self.jobs, job_id, limit=self.settings.resets_per_hour_limit, now=now)
+        except BaseException:
+            await self.store.release_containment(finding_id, job_id)
+            raise
         if not admitted:
+            await self.store.release_containment(finding_id, job_id)
             raise ContainmentRefusedError(f"the blast-radius limit ({self.settings.resets_per_hour_limit} per hour, "
                                           "RESETS_PER_HOUR_LIMIT) is reached")
         job = Job.new(JobKind.CONTAINMENT, Target(id=user.id, upn=user.upn),
@@ -362,19 +377,27 @@ class MonitorService:
                 j.record("delete_method", "skipped", "no method registered at or after the finding's time matches",
                          now=self.now())
             j.record("revoke_sessions", "revoked" if chain.revoked else "failed",
-                     "refresh tokens and session cookies invalidated" if chain.revoked else str(chain.revoke_error),
+                     "refresh tokens and session cookies invalidated" if chain.revoked else chain.revoke_problem(),
                      now=self.now())
             failed = [o for o in chain.deletes if not o.removed]
             if failed or not chain.revoked:
-                j.fail("containment_incomplete", f"{len(failed)} deletes failed; revoke "
-                       f"{'done' if chain.revoked else 'failed'}", now=self.now())
+                causes = "; ".join(f"{o.method.type} {o.method.id}: {o.error}" for o in failed[:3])
+                j.fail("containment_incomplete", f"{len(failed)} deletes failed{f' ({causes})' if causes else ''}; "
+                       f"revoke {'done' if chain.revoked else chain.revoke_problem()}", now=self.now())
             else:
                 j.transition(JobState.SUCCEEDED, f"{len(chain.deletes)} methods removed, sessions revoked",
                              now=self.now())
 
-        done = await self.jobs.update(stored_job.job_id, record)
-        await self.store.set_containment(finding_id, done.job_id)
-        return done
+        return await self.jobs.update(stored_job.job_id, record)
+
+    async def _held(self, job_id: str) -> Job:
+        """The job of a containment another caller claimed: it is created a moment after the claim."""
+        for _ in range(100):
+            try:
+                return await self.jobs.get(job_id)
+            except JobNotFoundError:
+                await asyncio.sleep(0.05)
+        raise ContainmentRefusedError(f"the finding is being contained by job {job_id}, which is not recorded yet")
 
 
 def _new_methods(methods: list[AuthMethod], finding: Finding) -> list[AuthMethod]:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
@@ -92,6 +93,35 @@ class MonitorStore:
         client = await self._client()
         await client.update_entity({"PartitionKey": "finding", "RowKey": finding_id, "ContainmentJob": job_id},
                                    mode=UpdateMode.MERGE)
+
+    async def claim_containment(self, finding_id: str, job_id: str) -> str:
+        """Make ``job_id`` the one containment of the finding, under the row's ETag: of any number of callers at
+        once exactly one wins. Returns the job that holds the claim (``job_id`` when this caller won)."""
+        client = await self._client()
+        for _ in range(20):
+            entity = await client.get_entity("finding", table_key(finding_id))
+            holder = str(entity.get("ContainmentJob") or "")
+            if holder:
+                return holder
+            try:
+                await client.update_entity({"PartitionKey": "finding", "RowKey": table_key(finding_id),
+                                            "ContainmentJob": job_id}, mode=UpdateMode.MERGE,
+                                           etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified)
+            except ResourceModifiedError:
+                continue  # someone else wrote the row first: read who holds it now
+            return job_id
+        raise ResourceModifiedError(f"finding {finding_id}: the containment claim kept conflicting")
+
+    async def release_containment(self, finding_id: str, job_id: str) -> None:
+        """Give a claim back (the containment was refused before anything was done)."""
+        client = await self._client()
+        entity = await client.get_entity("finding", table_key(finding_id))
+        if str(entity.get("ContainmentJob") or "") != job_id:
+            return
+        with contextlib.suppress(ResourceModifiedError):
+            await client.update_entity({"PartitionKey": "finding", "RowKey": table_key(finding_id),
+                                        "ContainmentJob": ""}, mode=UpdateMode.MERGE,
+                                       etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified)
 
     async def get_finding(self, finding_id: str) -> StoredFinding | None:
         client = await self._client()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,10 +28,26 @@ class DirectoryUser:
 
 @dataclass(frozen=True, slots=True)
 class Memberships:
+    """What a guardrail may conclude about a user's groups and roles. Absence proves nothing unless the read says
+    it was complete: ``groups_complete``/``roles_complete`` are set only by a read that followed every page, and
+    ``checked_groups`` names (lower-cased ids and display names) the groups asked about one by one. The defaults
+    are "not known", so a read that forgets to say makes the guardrail refuse rather than proceed."""
+
     group_ids: frozenset[str] = frozenset()
     group_names: frozenset[str] = frozenset()
     role_names: frozenset[str] = frozenset()
     role_template_ids: frozenset[str] = frozenset()
+    checked_groups: frozenset[str] = frozenset()
+    groups_complete: bool = False
+    roles_complete: bool = False
+
+    def knows_group(self, group: str) -> bool:
+        """Whether membership of ``group`` (an id or a display name) was decided by the read."""
+        return self.groups_complete or group.strip().lower() in self.checked_groups
+
+    def in_group(self, group: str) -> bool:
+        wanted = group.strip().lower()
+        return wanted in {g.lower() for g in self.group_ids} or wanted in {n.lower() for n in self.group_names}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +126,18 @@ class ChainResult:
     notes: list[str] = field(default_factory=list)
     round_trips: int = 0
 
+    def revoke_problem(self) -> str:
+        """Why sessions were not revoked, never empty when they were not ("failed: None" told nobody anything)."""
+        if self.revoked:
+            return ""
+        if self.revoke_error is not None:
+            return str(self.revoke_error)
+        failed = [o for o in self.deletes if not o.removed]
+        if failed:
+            return (f"not sent: {len(failed)} method delete(s) failed first ({failed[0].error}), and the revoke "
+                    "waits until every delete is done")
+        return "not sent: the chain stopped before it"
+
 
 @dataclass(frozen=True, slots=True)
 class UserSnapshot:
@@ -181,7 +210,8 @@ class GraphGateway(abc.ABC):
 
     @abc.abstractmethod
     async def group_member_ids(self, group: str) -> set[str]:
-        """Object ids of a group's transitive members; ``group`` is an object id or a display name."""
+        """Object ids of a group's transitive members; ``group`` is an object id or a display name
+        (GroupNotFoundError when a name matches no group: a typo must not read as "nobody")."""
 
     @abc.abstractmethod
     async def get_many(self, urls: dict[str, str]) -> dict[str, tuple[int, Any]]:
@@ -192,8 +222,10 @@ class GraphGateway(abc.ABC):
         """DELETE each url in parallel $batches of 20 (a 404 counts as done): key -> the error, or None."""
 
     @abc.abstractmethod
-    async def snapshot(self, key: str) -> UserSnapshot:
-        """User, memberships, methods and default method by object id or UPN (GraphNotFoundError if none)."""
+    async def snapshot(self, key: str, *, groups: Sequence[str] = ()) -> UserSnapshot:
+        """User, directory roles (every page), methods and default method by object id or UPN
+        (GraphNotFoundError if none). Group membership is decided only for ``groups`` (ids or display names; a
+        name that matches no group raises GroupNotFoundError): the guardrails name the groups they need."""
 
     @abc.abstractmethod
     async def per_user_mfa(self, user_id: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from shared.errors import (
     GraphNotFoundError,
     GraphThrottledError,
     GraphTransientError,
+    GroupNotFoundError,
 )
 from shared.graph.errors import classify, graph_errors
 from shared.graph.port import (
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from shared.graph.budget import GraphBudget
 
 BATCH_LIMIT = 20
+CHECK_MEMBER_GROUPS_LIMIT = 20  # user-checkmembergroups: "up to a maximum of 20 groups per request"
 
 # @odata.type suffix -> mfaops method type, and method type -> URL segment of its typed collection.
 _TYPES = {
@@ -78,6 +81,7 @@ class SdkGraphGateway(GraphGateway):
         self._adapter = client.request_adapter
         self._cap = retry_after_cap_s
         self._max_retries = max_retries
+        self._group_cache: dict[str, list[str]] = {}  # lower-cased group name -> ids
 
     @property
     def _v1(self) -> str:
@@ -132,7 +136,8 @@ class SdkGraphGateway(GraphGateway):
                         roles[obj.role_template_id or obj.id or ""] = obj.display_name or ""
                 page = await builder.with_url(page.odata_next_link).get() if page.odata_next_link else None
         return Memberships(group_ids=frozenset(groups), group_names=frozenset(groups.values()),
-                           role_names=frozenset(roles.values()), role_template_ids=frozenset(roles))
+                           role_names=frozenset(roles.values()), role_template_ids=frozenset(roles),
+                           groups_complete=True, roles_complete=True)
 
     # -- methods --------------------------------------------------------------------------------------
     async def list_methods(self, user_id: str) -> list[AuthMethod]:
@@ -237,16 +242,45 @@ class SdkGraphGateway(GraphGateway):
             answer = await self._raw(Method.POST, f"{base}/$batch", {"requests": requests})
         return {str(r.get("id")): r for r in (answer or {}).get("responses", [])}
 
-    async def snapshot(self, key: str) -> UserSnapshot:
-        """One round trip: user, transitive memberships and methods in a v1.0 $batch, and, concurrently, the
-        beta-only signInPreferences (a batch serves one version, and beta is kept to what exists nowhere else)."""
+    async def snapshot(self, key: str, *, groups: Sequence[str] = ()) -> UserSnapshot:
+        """One round trip: user, directory roles, methods and the membership check of ``groups`` in a v1.0
+        $batch, and, concurrently, the beta-only signInPreferences (a batch serves one version, and beta is kept
+        to what exists nowhere else). Roles come from the typed ``transitiveMemberOf/microsoft.graph.directoryRole``
+        (a user in hundreds of groups has few roles, so the first page is nearly always the last; any further
+        page is followed) and groups from ``checkMemberGroups`` (transitive, 20 ids a call, no paging), so a user
+        in 500 groups is decided exactly, never from the first page of all memberships."""
+        wanted = [g.strip() for g in groups if g.strip()]
         user_path = f"/users/{quote(key, safe='@')}"
-        requests = [
+        # A type cast on a membership collection takes the advanced query parameters (user-list-transitivememberof:
+        # "ConsistencyLevel: eventual. This header and $count are required when using the $search, $filter,
+        # $orderby, or OData cast query parameters").
+        advanced = {"ConsistencyLevel": "eventual"}
+        requests: list[dict[str, Any]] = [
             {"id": "user", "method": "GET",
              "url": f"{user_path}?$select=id,userPrincipalName,displayName,accountEnabled,userType"},
-            {"id": "memberOf", "method": "GET", "url": f"{user_path}/transitiveMemberOf"},
+            {"id": "roles", "method": "GET", "headers": advanced,
+             "url": f"{user_path}/transitiveMemberOf/microsoft.graph.directoryRole"
+                    "?$count=true&$select=id,displayName,roleTemplateId"},
             {"id": "methods", "method": "GET", "url": f"{user_path}/authentication/methods"},
         ]
+        ids = [g for g in wanted if _GUID.fullmatch(g)]
+        names = [g for g in wanted if not _GUID.fullmatch(g)]
+        for n, group_id in enumerate(ids):
+            # The group must exist (a deleted or mistyped id decides nothing)...
+            requests.append({"id": f"gid{n}", "method": "GET", "url": f"/groups/{group_id}?$select=id"})
+        for n, start in enumerate(range(0, len(ids), CHECK_MEMBER_GROUPS_LIMIT)):
+            # ...and checkMemberGroups says whether the user is in it, transitively. A $batch request with a body
+            # must say its Content-Type (json-batching: "headers ... required if a body is specified").
+            requests.append({"id": f"check{n}", "method": "POST", "url": f"{user_path}/checkMemberGroups",
+                             "headers": {"Content-Type": "application/json"},
+                             "body": {"groupIds": ids[start:start + CHECK_MEMBER_GROUPS_LIMIT]}})
+        for n, name in enumerate(names):
+            # A name: the groups that carry it (none: undecidable), and the user's memberships of that name.
+            flt = quote(f"displayName eq '{_quote(name)}'", safe="")
+            requests.append({"id": f"gname{n}", "method": "GET", "url": f"/groups?$filter={flt}&$select=id"})
+            requests.append({"id": f"member{n}", "method": "GET", "headers": advanced,
+                             "url": f"{user_path}/transitiveMemberOf/microsoft.graph.group?$count=true"
+                                    f"&$filter={flt}&$select=id,displayName"})
         answers: dict[str, dict[str, Any]] = {}
         preferences: dict[str, Any] | None = None
         for attempt in range(self._max_retries + 1):
@@ -275,8 +309,8 @@ class SdkGraphGateway(GraphGateway):
                 assert isinstance(batch, dict)
                 for rid, item in batch.items():
                     status = int(item.get("status", 500))
-                    if status < 300:
-                        answers[rid] = item.get("body") or {}
+                    if status < 300 or (status == 404 and rid.startswith("gid")):
+                        answers[rid] = item.get("body") or {} if status < 300 else {}  # a 404 group: undecidable
                         continue
                     error = (item.get("body") or {}).get("error", {})
                     failure = classify(status, error.get("code", ""), error.get("message", ""), item.get("headers"),
@@ -296,21 +330,69 @@ class SdkGraphGateway(GraphGateway):
                              display_name=body.get("displayName") or "",
                              enabled=body.get("accountEnabled") is not False,
                              user_type=body.get("userType") or "Member")
-        groups: dict[str, str] = {}
-        roles: dict[str, str] = {}
-        for obj in answers["memberOf"].get("value", []):
-            if obj.get("@odata.type", "").endswith(".group"):
-                groups[obj["id"]] = obj.get("displayName") or ""
-            elif obj.get("@odata.type", "").endswith(".directoryRole"):
-                roles[obj.get("roleTemplateId") or obj["id"]] = obj.get("displayName") or ""
-        methods = [_method_from_json(m) for m in answers["methods"].get("value", [])]
+        role_rows = await self._rest(answers["roles"], f"list roles of {key}", advanced)
+        roles = {str(r.get("roleTemplateId") or r.get("id") or ""): str(r.get("displayName") or "")
+                 for r in role_rows}
+        held_ids: set[str] = set()
+        held_names: set[str] = set()
+        for n, group_id in enumerate(ids):
+            if not answers.get(f"gid{n}", {}).get("id"):
+                raise GroupNotFoundError(f"group {group_id} does not exist in the tenant", status=404,
+                                         code="group_not_found")
+        for rid in (r for r in answers if r.startswith("check")):
+            held_ids |= {str(i).lower() for i in answers[rid].get("value") or []}
+        for n, name in enumerate(names):
+            found = await self._rest(answers[f"gname{n}"], f"find group {name}")
+            if not found:
+                raise GroupNotFoundError(f"group {name!r} does not exist in the tenant", status=404,
+                                         code="group_not_found")
+            mine = await self._rest(answers[f"member{n}"], f"memberships of {key} named {name}", advanced)
+            if mine:
+                held_names.add(name)
+                held_ids |= {str(g.get("id", "")).lower() for g in mine}
+        method_rows = await self._rest(answers["methods"], f"list methods of {key}")
+        methods = [_method_from_json(m) for m in method_rows]
         default = (preferences or {}).get("userPreferredMethodForSecondaryAuthentication")
+        checked = {g.lower() for g in wanted}
         return UserSnapshot(
             user=user,
-            memberships=Memberships(group_ids=frozenset(groups), group_names=frozenset(groups.values()),
-                                    role_names=frozenset(roles.values()), role_template_ids=frozenset(roles)),
+            memberships=Memberships(group_ids=frozenset(held_ids), group_names=frozenset(held_names),
+                                    role_names=frozenset(roles.values()), role_template_ids=frozenset(roles),
+                                    checked_groups=frozenset(checked), roles_complete=True),
             methods=[m for m in methods if m.type != "password"],
             default_method=str(default) if default and default != "none" else None)
+
+    async def _rest(self, first: dict[str, Any], what: str, headers: dict[str, str] | None = None
+                    ) -> list[dict[str, Any]]:
+        """A collection whose first page came in a $batch: its rows, and every page after it."""
+        rows = list(first.get("value") or [])
+        if first.get("@odata.nextLink"):
+            rows += await self._pages(str(first["@odata.nextLink"]), what, headers)
+        return rows
+
+    async def _group_ids(self, groups: Sequence[str]) -> dict[str, list[str]]:
+        """Each group (an object id or a display name) -> the ids it stands for. A name is looked up once per
+        worker; a name that matches no group raises GroupNotFoundError (the caller cannot decide membership of a
+        group that does not exist, and must not read it as "not a member"). A name two groups share stands for
+        both: membership of either counts."""
+        out: dict[str, list[str]] = {}
+        for group in groups:
+            if _GUID.fullmatch(group):
+                out[group] = [group.lower()]
+                continue
+            cached = self._group_cache.get(group.lower())
+            if cached is None:
+                from urllib.parse import urlencode
+
+                query = urlencode({"$filter": f"displayName eq '{_quote(group)}'", "$select": "id"})
+                found = await self._pages(f"{self._v1}/groups?{query}", f"find group {group}")
+                cached = [str(g["id"]).lower() for g in found if g.get("id")]
+                if not cached:
+                    raise GroupNotFoundError(f"group {group!r} does not exist in the tenant", status=404,
+                                             code="group_not_found")
+                self._group_cache[group.lower()] = cached
+            out[group] = cached
+        return out
 
     async def _preferences(self, user_path: str) -> dict[str, Any]:
         """The one beta read of a reset: signInPreferences has no v1.0 equivalent."""
@@ -343,18 +425,13 @@ class SdkGraphGateway(GraphGateway):
                                  "read the registration details report")
 
     async def group_member_ids(self, group: str) -> set[str]:
-        from urllib.parse import urlencode
 
-        group_id = group
-        if not _GUID.fullmatch(group):
-            query = urlencode({"$filter": f"displayName eq '{_quote(group)}'", "$select": "id"})
-            found = await self._pages(f"{self._v1}/groups?{query}", f"find group {group}")
-            if not found:
-                return set()
-            group_id = str(found[0]["id"])
-        members = await self._pages(f"{self._v1}/groups/{group_id}/transitiveMembers?$select=id&$top=999",
-                                    f"list members of group {group}")
-        return {str(m["id"]).lower() for m in members if m.get("id")}
+        out: set[str] = set()
+        for group_id in (await self._group_ids([group]))[group]:
+            members = await self._pages(f"{self._v1}/groups/{group_id}/transitiveMembers?$select=id&$top=999",
+                                        f"list members of group {group}")
+            out |= {str(m["id"]).lower() for m in members if m.get("id")}
+        return out
 
     async def _many(self, method: str, urls: dict[str, str]) -> dict[str, tuple[int, Any, Any]]:
         """Parallel $batches (no dependsOn: the other shape Graph accepts), throttled parts resent as asked."""
@@ -402,7 +479,15 @@ class SdkGraphGateway(GraphGateway):
         return out
 
     async def get_many(self, urls: dict[str, str]) -> dict[str, tuple[int, Any]]:
-        return {k: (status, body) for k, (status, body, _h) in (await self._many("GET", urls)).items()}
+        """Each answer whole: a collection that came back with a nextLink is read to its last page (a role with
+        more members than a page holds is still every member)."""
+        out: dict[str, tuple[int, Any]] = {}
+        for key, (status, body, _h) in (await self._many("GET", urls)).items():
+            if status < 300 and isinstance(body, dict) and body.get("@odata.nextLink"):
+                body = {**body, "value": await self._rest(body, f"read {urls[key]}")}
+                body.pop("@odata.nextLink", None)
+            out[key] = (status, body)
+        return out
 
     async def delete_many(self, urls: dict[str, str]) -> dict[str, GraphError | None]:
         out: dict[str, GraphError | None] = {}

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from shared.escaping import servicenow_text
 from shared.itsm.port import Ticket, TicketSystem, TicketSystemError
 
 _FIELDS = ("sys_id,number,state,approval,active,requested_for,requested_for.email,requested_for.user_name,"
@@ -56,7 +57,7 @@ class ServiceNowTickets(TicketSystem):
                       fields=record)
 
     async def write_back(self, table: str, sys_id: str, work_note: str, *, state: str = "") -> None:
-        body = {"work_notes": work_note, **({"state": state} if state else {})}
+        body = {"work_notes": servicenow_text(work_note), **({"state": state} if state else {})}
         response = await self._send("PATCH", f"{self._base}/api/now/table/{table}/{sys_id}", json=body)
         _raise_for(response, "write back to the ticket")
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from shared.errors import JobNotFoundError
-from shared.jobs.model import Job, JobState, job_id_for_key
+from shared.jobs.model import Job, JobKind, JobState, job_id_for_key
 
 JobChange = Callable[[Job], object]
 
@@ -42,6 +42,10 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     async def list_by_state(self, state: JobState, limit: int = 100) -> list[Job]:
         """Jobs in ``state``, newest first."""
+
+    @abc.abstractmethod
+    async def list_by_kind(self, kind: JobKind, limit: int = 100) -> list[Job]:
+        """Jobs of ``kind`` (reset, tap_sweep, cleanup, containment...), newest first."""
 
     @abc.abstractmethod
     async def admit(self, job_id: str, at: datetime) -> None:

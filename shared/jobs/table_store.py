@@ -220,6 +220,17 @@ class TableJobStore(JobStore):
         return found[:limit]
 
 
+    async def list_by_kind(self, kind: JobKind, limit: int = 100) -> list[Job]:
+        await self.ensure_tables()
+        found: list[Job] = []
+        entities = self._jobs().query_entities(
+            "RowKey eq @row and Kind eq @kind", parameters={"row": _ROW, "kind": kind.value})
+        async for entity in entities:
+            found.append(_from_entity(entity))
+        found.sort(key=lambda j: j.created_at, reverse=True)
+        return found[:limit]
+
+
 def _hour(at: datetime) -> str:
     return "admissions-" + at.astimezone(UTC).strftime("%Y%m%d%H")
 

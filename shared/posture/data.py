@@ -86,7 +86,9 @@ async def _break_glass(graph: GraphGateway, settings: Settings, read: Any) -> tu
             missing.append(key)
             continue
         certs = await read("certificate_user_ids", lambda uid=snap.user.id: graph.certificate_user_ids(uid), [])
-        accounts.append(Account(id=snap.user.id, upn=snap.user.upn, group_ids=snap.memberships.group_ids,
+        # Every group, every page: the CA exclusions are checked against all of the account's groups.
+        held = await read("memberships", lambda uid=snap.user.id: graph.memberships(uid), snap.memberships)
+        accounts.append(Account(id=snap.user.id, upn=snap.user.upn, group_ids=held.group_ids,
                                 role_template_ids=snap.memberships.role_template_ids, methods=tuple(snap.methods),
                                 certificate_user_ids=tuple(certs)))
     return accounts, missing

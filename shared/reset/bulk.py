@@ -16,6 +16,8 @@ from shared.reset.service import OperatorReset, ResetService
 
 MAX_ROWS = 100_000
 MAX_REASON_CHARS = 500
+MAX_CSV_BYTES = 16 * 1024 * 1024  # 100,000 rows of a UPN and a reason fit several times over
+MAX_FIELD_CHARS = 1024  # a UPN is at most 113 characters, a reason 500: a longer field is not one of ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +79,13 @@ def parse_users_csv(text: str) -> tuple[list[BulkRow], list[BadLine]]:
              if raw.strip() and not raw.lstrip().startswith("#")]
     if not lines:
         return [], [BadLine(0, "the file has no header and no rows")]
+    if len(text) > MAX_CSV_BYTES:
+        return [], [BadLine(0, f"the file is over {MAX_CSV_BYTES // (1024 * 1024)} MiB")]
     header_line, header_raw = lines[0]
-    header = [h.strip().lower() for h in next(csv.reader([header_raw]))]
+    try:
+        header = [h.strip().lower() for h in next(csv.reader([header_raw]))]
+    except csv.Error as exc:
+        return [], [BadLine(header_line, f"not CSV: {exc}")]
     if "user" not in header:
         return [], [BadLine(header_line, "the header must name a 'user' column (and optionally 'reason')")]
     user_col, reason_col = header.index("user"), header.index("reason") if "reason" in header else -1
@@ -88,6 +95,9 @@ def parse_users_csv(text: str) -> tuple[list[BulkRow], list[BadLine]]:
             cells = next(csv.reader(io.StringIO(raw)))
         except csv.Error as exc:
             bad.append(BadLine(number, f"not CSV: {exc}"))
+            continue
+        if any(len(c) > MAX_FIELD_CHARS for c in cells):
+            bad.append(BadLine(number, f"a field of more than {MAX_FIELD_CHARS} characters"))
             continue
         if len(cells) != len(header):
             bad.append(BadLine(number, f"{len(cells)} fields where the header has {len(header)}"))
@@ -112,15 +122,22 @@ def parse_users_csv(text: str) -> tuple[list[BulkRow], list[BadLine]]:
     return rows, bad
 
 
-async def pending_rows(service: ResetService, rows: list[BulkRow], batch_id: str) -> list[BulkRow]:
-    """The rows an earlier run of this batch has not finished."""
+async def pending_rows(service: ResetService, rows: list[BulkRow], batch_id: str, *, resumed: bool = True
+                       ) -> list[BulkRow]:
+    """The rows an earlier run of this batch has not finished. A new batch (no --batch-id given) has no earlier
+    run: nothing is read. A resumed one is read 16 rows at a time, not one after another."""
+    if not resumed:
+        return list(rows)
     done = {JobState.SUCCEEDED, JobState.REJECTED, JobState.AWAITING_APPROVAL}
-    out = []
-    for row in rows:
-        job = await service.jobs.find_by_key(f"operator:{batch_id}:{row.user.lower()}")
-        if job is None or job.state not in done:
-            out.append(row)
-    return out
+    gate = asyncio.Semaphore(16)
+
+    async def finished(row: BulkRow) -> bool:
+        async with gate:
+            job = await service.jobs.find_by_key(f"operator:{batch_id}:{row.user.lower()}")
+        return job is not None and job.state in done
+
+    flags = await asyncio.gather(*(finished(r) for r in rows))
+    return [row for row, flag in zip(rows, flags, strict=True) if not flag]
 
 
 async def run_bulk(service: ResetService, rows: list[BulkRow], *, by: str, reason: str, batch_id: str,

@@ -25,6 +25,7 @@ class Verdict:
 
 
 PROCEED = Verdict(Decision.PROCEED)
+UNDECIDED = "guardrail_undecided"  # a guardrail that cannot be decided refuses
 
 
 def privileged_roles(snapshot: UserSnapshot, settings: Settings) -> list[str]:
@@ -41,6 +42,11 @@ def ticket_approves_privileged(ticket: Ticket, settings: Settings) -> bool:
     return ticket.fields.get(settings.privileged_approval_field, "").strip().lower() == "approved"
 
 
+def guard_groups(settings: Settings) -> list[str]:
+    """The groups whose membership the guardrails decide: every snapshot that feeds check_target asks for these."""
+    return [settings.break_glass_group.strip()] if settings.break_glass_group.strip() else []
+
+
 def check_target(snapshot: UserSnapshot, settings: Settings, *, privileged_approved: bool,
                  approval_hint: str = "") -> Verdict:
     """``privileged_approved``: the second approval a privileged target needs is there (the ticket's field, or an
@@ -48,10 +54,15 @@ def check_target(snapshot: UserSnapshot, settings: Settings, *, privileged_appro
     user = snapshot.user
     if user.upn.lower() in settings.break_glass_upn_set or user.id.lower() in settings.break_glass_upn_set:
         return Verdict(Decision.REJECT, "break_glass", f"{user.upn} is a break-glass account (BREAK_GLASS_UPNS)")
-    group = settings.break_glass_group.strip().lower()
-    if group and (group in {g.lower() for g in snapshot.memberships.group_ids}
-                  or group in {n.lower() for n in snapshot.memberships.group_names}):
+    held = snapshot.memberships
+    group = settings.break_glass_group.strip()
+    if group and not held.knows_group(group):
+        # Fail closed: a membership nobody read is not "not a member".
+        return Verdict(Decision.REJECT, UNDECIDED, f"membership of {user.upn} in BREAK_GLASS_GROUP was not read")
+    if group and held.in_group(group):
         return Verdict(Decision.REJECT, "break_glass", f"{user.upn} is in the break-glass group (BREAK_GLASS_GROUP)")
+    if not held.roles_complete:
+        return Verdict(Decision.REJECT, UNDECIDED, f"the directory roles of {user.upn} were not read to the end")
     if not user.enabled and not settings.allow_disabled_reset:
         return Verdict(Decision.REJECT, "disabled_user", f"{user.upn} is disabled (ALLOW_DISABLED_RESET is off)")
     if user.user_type.lower() == "guest" and not settings.allow_guest_reset:

@@ -25,7 +25,24 @@ def work_note(job: Job) -> str:
     error = view["error"] or {}
     if view["state"] == "awaiting_approval":
         return f"{head}: MFA reset for {who} is waiting for approval: {error.get('message') or _last_detail(job)}"
-    return f"{head}: MFA was NOT reset for {who}: {error.get('message') or _last_detail(job)}"
+    why = error.get("message") or _last_detail(job)
+    removed_methods = view["methods_removed"]
+    if not removed_methods:
+        return f"{head}: MFA was NOT reset for {who}: nothing was removed: {why}"
+    # Some methods went before the job stopped: say exactly what, so the desk does not act on "not reset".
+    counts = Counter(m["type"] for m in removed_methods)
+    removed = ", ".join(f"{n} {t}" for t, n in sorted(counts.items()))
+    lines = [f"{head}: the MFA reset of {who} did NOT finish: {why}.",
+             f"Methods removed before it stopped: {removed}.",
+             "Sign-in sessions revoked." if view["sessions_revoked"] else "Sign-in sessions not revoked."]
+    tap = next((s for s in reversed(job.steps) if s.action == "issue_tap" and s.outcome == "issued"), None)
+    lines.append(f"A Temporary Access Pass was issued, valid until {tap.data.get('expires', '?')}." if tap else
+                 "No Temporary Access Pass was issued.")
+    if any(s.action == "stranded" for s in job.steps):
+        lines.append("The user has NO sign-in method left. Verify the caller again, then retry this job "
+                     f"(mfaops jobs retry {job.job_id}) to issue a Temporary Access Pass, or issue one in the "
+                     "Microsoft Entra admin center (user > Authentication methods > Add authentication method).")
+    return "\n".join(lines)
 
 
 def _last_detail(job: Job) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,8 +26,10 @@ from shared.errors import (
     GraphNotFoundError,
     GraphThrottledError,
     GraphTransientError,
+    GroupNotFoundError,
     JobNotFoundError,
     MfaopsError,
+    NotIndependentError,
     TapGoneError,
 )
 from shared.graph.permissions import needed_permission
@@ -37,7 +40,14 @@ from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
 from shared.queue.deadletters import DeadLetterStore
 from shared.queue.port import JobQueue, QueueMessage
-from shared.reset.guardrails import Decision, Verdict, check_target, ticket_approves_privileged
+from shared.reset.guardrails import (
+    UNDECIDED,
+    Decision,
+    Verdict,
+    check_target,
+    guard_groups,
+    ticket_approves_privileged,
+)
 from shared.reset.notes import work_note
 from shared.reset.plan import plan_removal
 from shared.reset.request import RequestError, ResetRequest, parse_request
@@ -194,8 +204,38 @@ class ResetService:
                                            job_id=job.job_id if job else "")
         if job is None or job.state.is_final:
             return job
+        job = await self._account_for(job)
         detail = f"gave up after {message.delivery_count} deliveries"
         return await self._finish(job, lambda j: j.fail("dead_lettered", detail, now=self.now()))
+
+    async def _account_for(self, job: Job) -> Job:
+        """Before a job that stopped half-way is closed: what Graph no longer has of the stored plan was removed,
+        and is recorded so (a dead-letter after faults once recorded 2 removals where Graph had made 8). A user
+        left with nothing to sign in with is said so on the job and alerted."""
+        planned = next((s for s in job.steps if s.action == "plan_deletes"), None)
+        if planned is None or not job.target.id:
+            return job
+        try:
+            present = await self.graph.list_methods(job.target.id)
+        except GraphError as exc:
+            await self._step(job, "reconcile", "failed", f"could not read the user's methods to see what was "
+                             f"removed: {exc}")
+            return await self.jobs.get(job.job_id)
+        await self._record_gone(job, {m.id for m in present}, {m["id"] for m in job.methods_removed})
+        job = await self.jobs.get(job.job_id)
+        await self._stranded(job, present)
+        return await self.jobs.get(job.job_id)
+
+    async def _stranded(self, job: Job, present: list[AuthMethod]) -> None:
+        """Methods were removed and no TAP was issued, and nothing usable is left: the user cannot sign in."""
+        issued = any(s.action == "issue_tap" and s.outcome == "issued" for s in job.steps)
+        usable = [m for m in present if m.type != "password"]
+        if issued or usable or not job.methods_removed:
+            return
+        reason = (f"{job.target.upn or job.target.id} has no sign-in method left: {len(job.methods_removed)} were "
+                  "removed and no Temporary Access Pass was issued")
+        await self._step(job, "stranded", "alerted", reason)
+        await self.alerts.raise_alert("user_without_method", reason, job_id=job.job_id)
 
     async def replay(self, message_id: str, *, by: str) -> Job:
         """Replay a dead letter: its job is retried on the record (same job), under a new message id (the ticket
@@ -218,15 +258,36 @@ class ResetService:
         await self.dead_letters.remove(message_id)
         return replayed
 
-    async def retry(self, job_id: str, *, by: str, reason: str = "", suffix: str = "retry") -> Job:
+    async def retry(self, job_id: str, *, by: str, reason: str = "", suffix: str = "retry", by_id: str = "",
+                    allow_over_limit: bool = False, approved_by: str = "") -> Job:
         """An operator approves a parked job or retries a failed one: back on the queue, on the record (an
-        operator's own job, which has no ticket and no message, runs again in place)."""
-        job = await self.jobs.update(job_id, lambda j: j.retry(by, reason, now=self.now()))
+        operator's own job, which has no ticket and no message, runs again in place). ``by_id`` is the caller's
+        object id when known (identities are compared by it). A retry never lifts the blast-radius limit by
+        itself: ``allow_over_limit`` records an explicit over-limit approval, which must come from someone other
+        than the requester."""
+        current = await self.jobs.get(job_id)
+        independent = await self.independent(current.requested_by, by, by_id)
+        # The over-limit approver: a named second person (the CLI's --approved-by), else the caller.
+        over_by = approved_by or by
+        if allow_over_limit and (not await self.independent(current.requested_by, over_by,
+                                                            "" if approved_by else by_id)
+                                 or (approved_by and approved_by.lower() in {by.lower(), by_id.lower()})):
+            raise NotIndependentError(f"job {job_id}: going over the blast-radius limit needs the approval of a "
+                                      "second person, not the one who asked or who acts")
+
+        def retried(j: Job) -> None:
+            j.retry(by, reason, now=self.now())
+            if allow_over_limit:
+                j.record("approval", "over_limit", f"over-limit approval by {over_by}", data={"by": over_by},
+                         now=self.now())
+
+        job = await self.jobs.update(job_id, retried)
         if job.source.kind == "operator":
             options = next((s.data for s in job.steps if s.action == "options"), {})
-            first = next((s.data.get("by", "") for s in job.steps if s.action == "approval"), "")
-            # The retry is the second approval when someone other than the requester gives it.
-            approver = first or (by if by.lower() != job.requested_by.lower() else "")
+            first = next((s.data.get("by", "") for s in job.steps if s.action == "approval"
+                          and s.outcome == "privileged"), "")
+            # The retry is the second approval only when someone other than the requester gives it.
+            approver = first or (by if independent else "")
             return await self._run_operator_job(job, OperatorReset(
                 user=job.target.upn or job.target.id, by=job.requested_by, reason=str(options.get("reason", "")),
                 revoke=bool(options.get("revoke_sessions", True)), issue_tap=bool(options.get("issue_tap", True)),
@@ -243,11 +304,32 @@ class ResetService:
                               session_id=request.user.lower(), correlation_id=job.job_id)
         return job
 
+    async def independent(self, requester: str, approver: str, approver_id: str = "") -> bool:
+        """Whether ``approver`` is a different person from ``requester``: by object id (a principal with the
+        requester's object id and no UPN claim is the same person), the UPN only as a fallback (the CLI's
+        ``--by``). A comparison that cannot be made says "not independent"."""
+        req, name, oid = requester.strip().lower(), approver.strip().lower(), approver_id.strip().lower()
+        if not req or req in {name, oid}:
+            return False
+        if not oid:
+            return not _GUID_TEXT.fullmatch(req) and bool(name)  # two UPNs, compared as names
+        if _GUID_TEXT.fullmatch(req):
+            return req != oid
+        try:
+            requester_id = (await self.graph.get_user(req)).id.lower()
+        except GraphError:
+            # The requester is not a tenant user (an outside agent): names decide if the approver has one.
+            return bool(name) and name != req
+        return requester_id != oid
+
     # -- an operator's side (the CLI) -------------------------------------------------------------------
     async def reset_by_operator(self, order: OperatorReset) -> Job:
         """The same guarded reset as a ticket's, run in place, recorded as a job whose source is the operator.
         With a ``batch_id`` the job's id derives from the batch and the user, so a re-run of an interrupted
         bulk finds each user's job: a succeeded or refused one is returned as it is, never reset again."""
+        if order.approved_by and not await self.independent(order.by, order.approved_by):
+            raise NotIndependentError(f"{order.approved_by} cannot approve a reset {order.by} asked for: a second "
+                                      "person must approve")
         key = f"operator:{order.batch_id}:{order.user.lower()}" if order.batch_id else ""
         job = Job.new(JobKind.RESET, _target_of(order.user),
                       Source(kind="operator", operator=order.by, number=order.batch_id),
@@ -277,7 +359,10 @@ class ResetService:
                     "configuration", "a Temporary Access Pass was asked for but TAP_DROP_KEY is not set",
                     now=self.now()))
             try:
-                snapshot = await self.graph.snapshot(order.user)
+                snapshot = await self._snapshot(order.user)
+            except GroupNotFoundError as exc:
+                why = _undecided(exc)
+                return await self._finish(stored, lambda j: j.reject(UNDECIDED, why, now=self.now()))
             except GraphNotFoundError:
                 return await self._finish(stored, lambda j: j.reject(
                     "user_not_found", f"no user {order.user} in the tenant", now=self.now()))
@@ -297,10 +382,19 @@ class ResetService:
             await self._park(stored, "user_busy", str(exc))
         return await self.jobs.get(stored.job_id)
 
+    async def _snapshot(self, user: str) -> UserSnapshot:
+        """The read every guardrail decision starts from: it names the groups the guardrails decide."""
+        return await self.graph.snapshot(user, groups=guard_groups(self.settings))
+
     async def preview(self, user: str, *, approved: bool = False) -> Preview:
         """What a reset of ``user`` would do (``--dry-run``): the guardrails' verdict and the removal plan.
         Reads only; no job."""
-        snapshot = await self.graph.snapshot(user)
+        try:
+            snapshot = await self._snapshot(user)
+        except GroupNotFoundError as exc:
+            snapshot = await self.graph.snapshot(user)
+            return Preview(snapshot=snapshot, verdict=Verdict(Decision.REJECT, UNDECIDED, _undecided(exc)),
+                           remove=[], keep=snapshot.methods)
         verdict = check_target(snapshot, self.settings, privileged_approved=approved,
                                approval_hint="a second person must approve with --approved-by")
         plan = plan_removal(snapshot.methods, snapshot.default_method)
@@ -325,7 +419,11 @@ class ResetService:
         await self._step(job, "verify_ticket", "ok", f"{ticket.number}: approval {ticket.approval}, state "
                          f"{ticket.state}")
         try:
-            snapshot = await self.graph.snapshot(request.user)
+            snapshot = await self._snapshot(request.user)
+        except GroupNotFoundError as exc:
+            why = _undecided(exc)
+            await self._finish(job, lambda j: j.reject(UNDECIDED, why, now=self.now()))
+            return
         except GraphNotFoundError:
             await self._finish(job, lambda j: j.reject("user_not_found", f"no user {request.user} in the tenant",
                                                        now=self.now()))
@@ -398,8 +496,9 @@ class ResetService:
         """The blast-radius limit: counted once per job; an operator's retry of a parked job overrides it."""
         if any(s.action == "admitted" for s in job.steps):
             return True
-        approved = any(s.action == "retry" or (s.action == "approval" and s.outcome == "over_limit")
-                       for s in job.steps)
+        # Only an explicit, recorded over-limit approval (--allow-over-limit --approved-by, or a retry that asks
+        # for it) goes over: a privileged approval or a plain retry never does.
+        approved = any(s.action == "approval" and s.outcome == "over_limit" for s in job.steps)
         limit = self.settings.resets_per_hour_limit
         admitted, recent = await admit(self.jobs, job.job_id, limit=limit, now=self.now(), force=approved)
         if not admitted:
@@ -457,8 +556,12 @@ class ResetService:
         if isinstance(result.tap_error, GraphThrottledError | GraphTransientError):
             raise result.tap_error
         if issue_tap and result.tap is None:
+            why = str(result.tap_error) if result.tap_error is not None else "the chain stopped before it"
+            job = await self.jobs.get(job.job_id)
+            await self._stranded(job, [m for m in snapshot.methods if m.id not in
+                                       {o.method.id for o in result.deletes if o.removed}])
             await self._finish(job, lambda j: j.fail("tap_not_issued", "methods were removed but no Temporary "
-                                                     "Access Pass could be issued", now=self.now()))
+                                                     f"Access Pass could be issued: {why}", now=self.now()))
         else:
             await self._finish(job, lambda j: j.transition(JobState.SUCCEEDED, now=self.now()))
 
@@ -525,7 +628,13 @@ class ResetService:
             count = sum(len(w) for w in plan.waves)
             await self._step(job, "plan_deletes", "ok", f"{count} methods to remove", data={"methods": methods})
             return
-        present = {m.id for m in snapshot.methods}
+        await self._record_gone(job, {m.id for m in snapshot.methods}, done)
+
+    async def _record_gone(self, job: Job, present: set[str], done: set[str]) -> None:
+        """Planned methods Graph no longer lists and the job has not recorded: removed by an earlier delivery."""
+        planned = next((s for s in job.steps if s.action == "plan_deletes"), None)
+        if planned is None:
+            return
         gone = [m for m in json.loads(str(planned.data.get("methods", "[]")))
                 if m["id"] not in present and m["id"] not in done]
         if gone:
@@ -638,6 +747,13 @@ class ResetService:
         job.fail("invalid_message", str(exc), now=self.now())
         stored, _ = await self.jobs.create(job)
         return stored
+
+
+_GUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _undecided(exc: GroupNotFoundError) -> str:
+    return f"the break-glass guardrail cannot be decided: {exc.args[0]} (BREAK_GLASS_GROUP)"
 
 
 def _options(request: ResetRequest) -> dict[str, Any]:

@@ -40,6 +40,10 @@ async def test_at_20_percent_faults_nothing_is_lost_twice_deleted_or_let_through
     assert summary.jobs_lost == 0 and summary.tickets_untold == 0, summary.examples
     assert summary.duplicate_deletes == 0
     assert summary.guardrail_violations == []
+    # Issue 23's shapes: many-group break-glass and privileged users, concurrent containment, hostile names.
+    assert summary.many_group_users >= 5
+    assert summary.containments == 3 and summary.duplicate_containments == 0, summary.examples
+    assert summary.markup_injections == [], summary.markup_injections
     assert summary.alerts_lost == 0 and summary.watermark_skips == 0
     assert (summary.tracebacks, summary.http_5xx) == (0, 0), summary.examples
     written = await everything_written(sandbox)

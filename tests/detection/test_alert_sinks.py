@@ -11,6 +11,7 @@ import pytest
 from sandbox.graph.tenant import method_from_spec
 from sandbox.system import Sandbox
 from shared.detection.service import ContainmentRefusedError
+from shared.escaping import card_markdown
 from tests.detection.events import T0, am, at, by_user
 from tests.detection.test_monitor import ALAN, configure, monitor, register, uid
 
@@ -35,7 +36,9 @@ async def test_a_finding_reaches_teams_and_servicenow_once(sandbox: Sandbox) -> 
     assert len(cards) == 1
     attachment = cards[0]["attachments"][0]
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
-    assert attachment["content"]["type"] == "AdaptiveCard" and finding.summary in str(attachment["content"])
+    assert attachment["content"]["type"] == "AdaptiveCard"
+    texts = [b.get("text") for b in attachment["content"]["body"]]
+    assert card_markdown(finding.summary) in texts
     incidents = [r for r in sandbox.servicenow.created if r["correlation_id"] == finding.finding_id]
     assert len(incidents) == 1 and incidents[0]["table"] == "incident" and incidents[0]["urgency"] == "1"
     await monitor(sandbox).scan()  # a second scan sends nothing twice
@@ -144,3 +147,39 @@ async def test_no_webhook_signature_or_phone_number_reaches_logs_tables_or_alert
                             str(result.lines())])
     assert "S3CR3TSIG" not in everything
     assert "9161234567" not in everything and "+7 916" not in everything
+
+
+async def test_three_concurrent_containments_of_one_finding_act_once(sandbox: Sandbox) -> None:
+    """Issue 23, finding 3: one job, one admission, one delete per method, one revoke."""
+    import asyncio
+
+    user = sandbox.graph.tenant.user(ALAN)
+    assert user is not None
+    register(sandbox, ALAN, minutes=5, reason="User registered FIDO2 security key")
+    user.methods.append(method_from_spec(ALAN, 901, {"type": "fido2", "displayName": "Attacker key",
+                                                     "createdDateTime": at(5)}, T0))
+    finding = privileged(await monitor(sandbox).scan())
+    calls_before = len(sandbox.graph.calls)
+    jobs = await asyncio.gather(*(monitor(sandbox).contain(finding.finding_id, by=f"ops{i}@contoso.example")
+                                  for i in range(3)))
+    assert len({j.job_id for j in jobs}) == 1
+    new_calls = sandbox.graph.calls[calls_before:]
+    deletes = [c for c in new_calls if c["method"] == "DELETE"]
+    revokes = [c for c in new_calls if c["path"].endswith("/revokeSignInSessions")]
+    assert len(deletes) == 1 and len(revokes) == 1
+    store = sandbox.container.job_store()
+    from datetime import timedelta
+
+    assert await store.admissions_since(sandbox.graph.tenant.clock.now() - timedelta(hours=1)) == 1
+    job = await store.get(jobs[0].job_id)
+    assert job.state.value == "succeeded"
+
+
+def test_a_revoke_that_was_never_sent_says_why() -> None:
+    from shared.errors import GraphBadRequestError
+    from shared.graph.port import AuthMethod, ChainResult, DeleteOutcome
+
+    method = AuthMethod(type="fido2", id="m1")
+    chain = ChainResult(deletes=[DeleteOutcome(method, GraphBadRequestError("delete fido2 method m1: refused"))])
+    problem = chain.revoke_problem()
+    assert problem and "None" not in problem and "refused" in problem

@@ -304,3 +304,43 @@ async def test_stale_signatures_over_a_valid_body_make_no_job(sandbox: Sandbox) 
     response = await call("servicenow_webhook", req)
     assert response.status_code == 401 and sandbox.queue.active == []
     assert as_operator()  # the helper builds a header the parser accepts
+
+
+# Issue 23, finding 6 --------------------------------------------------------------------------------------------
+async def test_the_requester_without_a_upn_claim_cannot_approve_their_own_privileged_reset(sandbox: Sandbox) -> None:
+    from shared.reset.service import OperatorReset
+
+    grace = sandbox.graph.tenant.user("grace.hopper@contoso.example")
+    assert grace is not None
+    service = sandbox.container.reset_service()
+    job = await service.reset_by_operator(OperatorReset(user="margaret.hamilton@contoso.example",
+                                                        by="grace.hopper@contoso.example", reason="lost phone"))
+    assert job.state.value == "awaiting_approval"
+    before = len(sandbox.graph.tenant.user("margaret.hamilton@contoso.example").methods)  # type: ignore[union-attr]
+    # The same person, signed in, whose token carries only the object id.
+    same = {PRINCIPAL_HEADER: encode_principal(object_id=grace.id, roles=("Jobs.Retry", "Jobs.Read"))}
+    response = await call("retry_job", operator_request("POST", "/api/jobs/x/retry", job.job_id, b"{}",
+                                                        headers=same))
+    after = await get_job(job.job_id)
+    assert after["state"] == "awaiting_approval", (response.status_code, after["state"])
+    assert len(sandbox.graph.tenant.user("margaret.hamilton@contoso.example").methods) == before  # type: ignore
+    over = await call("retry_job", operator_request("POST", "/api/jobs/x/retry", job.job_id,
+                                                    b'{"allow_over_limit": true}', headers=same))
+    assert over.status_code == 403  # and never over the limit either
+
+
+@pytest.mark.parametrize("sandbox_env", [{"RESETS_PER_HOUR_LIMIT": "1", "JOBS_TABLE": "jobsprivlimit",
+                                          "JOBS_BY_USER_TABLE": "byuserprivlimit"}])
+async def test_a_privileged_approval_never_lifts_the_blast_radius_limit(sandbox: Sandbox) -> None:
+    from datetime import timedelta
+
+    from shared.reset.service import OperatorReset
+
+    assert (await reset(sandbox))["state"] == "succeeded"  # the hour's one reset
+    service = sandbox.container.reset_service()
+    job = await service.reset_by_operator(OperatorReset(user="margaret.hamilton@contoso.example",
+                                                        by="grace.hopper@contoso.example", reason="lost phone",
+                                                        approved_by="ciso@contoso.example"))
+    assert job.state.value == "awaiting_approval" and "blast_radius" in job.steps[-1].detail
+    store = sandbox.container.job_store()
+    assert await store.admissions_since(sandbox.graph.tenant.clock.now() - timedelta(hours=1)) == 1

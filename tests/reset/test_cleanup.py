@@ -39,6 +39,13 @@ def give(box: Sandbox, upn: str, index: int, **spec: Any) -> str:
     ("max_removals_per_run: 10\nrules:\n  - id: a\n    kind: sometimes\n", 4, "kind"),
     ("a: &x [1, 2]\nb: *x\n", 2, "aliases"),
     ("max_removals_per_run: 10\nrules:\n  - id: a\n    kind: guest\n    extra: 1\n", 5, "extra"),
+    # Issue 23, finding 7: duplicate keys, a 5,000-digit number, a lone surrogate in a group name.
+    ("max_removals_per_run: 10\nrules:\n  - id: a\n    kind: guest\nmax_removals_per_run: 99\n", 5, "duplicate"),
+    ("max_removals_per_run: " + "9" * 5000 + "\nrules:\n  - id: a\n    kind: guest\n", 1, "5000 digits"),
+    ('max_removals_per_run: 10\nexclude_groups: ["\\udc80VIP"]\nrules:\n  - id: a\n    kind: guest\n', 2,
+     "exclude_groups"),
+    ('max_removals_per_run: 10\nrules:\n  - id: a\n    kind: guest\n    include_groups: ["\\ud800"]\n', 5,
+     "include_groups"),
 ])
 def test_the_validator_names_the_line_and_the_field(text: str, line: int, says: str) -> None:
     with pytest.raises(PolicyError) as caught:
@@ -209,3 +216,72 @@ async def test_throttling_mid_apply_finishes_deletes_nothing_twice_and_the_job_s
     assert max(deleted.values()) == 1
     job = await sandbox.container.job_store().get(result["job_id"])
     assert any(s.action == "graph_throttling" and int(s.data["resent"]) > 0 for s in job.steps)
+
+
+async def test_an_exclude_group_that_does_not_exist_is_an_error_naming_it(sandbox: Sandbox) -> None:
+    """Issue 23, finding 7: a typo in exclude_groups once excluded nobody, silently."""
+    service = sandbox.container.cleanup_service()
+    rules = "  - id: phones\n    kind: method_type\n    remove: [mobilePhone]\n"
+    with pytest.raises(PolicyError) as caught:
+        await service.plan(policy(rules, exclude="[Privileged Admnis]"))
+    assert "Privileged Admnis" in str(caught.value) and "exclude_groups" in str(caught.value)
+    with pytest.raises(PolicyError):
+        await service.plan(policy("  - id: p\n    kind: method_type\n    remove: [mobilePhone]\n"
+                                  "    include_groups: [Nope]\n"))
+
+
+async def test_a_plan_that_touches_privileged_users_needs_a_second_person(sandbox: Sandbox) -> None:
+    service = sandbox.container.cleanup_service()
+    alan = sandbox.graph.tenant.user("alan.turing@contoso.example")  # Privileged Authentication Administrator
+    assert alan is not None and alan.roles
+    give(sandbox, alan.upn, 70, type="email", emailAddress="alan@home.example")
+    made = await service.plan(policy("  - id: mails\n    kind: method_type\n    remove: [email]\n"))
+    assert alan.id in made.privileged_users and made.to_dict()["privileged_users"]
+    with pytest.raises(PlanStateError) as caught:
+        await service.apply(made.plan_id, by="ops@contoso.example")
+    assert "--approved-by" in str(caught.value)
+    with pytest.raises(PlanStateError):
+        await service.apply(made.plan_id, by="ops@contoso.example", approved_by="OPS@contoso.example")
+    assert any(m.type == "email" for m in alan.methods)  # nothing removed by a refused apply
+    done = await service.apply(made.plan_id, by="ops@contoso.example", approved_by="ciso@contoso.example")
+    assert done["removed"] >= 1 and not any(m.type == "email" for m in alan.methods)
+    job = await sandbox.container.job_store().get(done["job_id"])
+    assert any(s.action == "approval" and "ciso@contoso.example" in s.detail for s in job.steps)
+
+
+async def test_the_timer_skips_privileged_users_it_cannot_have_approved(sandbox: Sandbox) -> None:
+    service = sandbox.container.cleanup_service()
+    alan = sandbox.graph.tenant.user("alan.turing@contoso.example")
+    assert alan is not None
+    give(sandbox, alan.upn, 71, type="email", emailAddress="alan@home.example")
+    made = await service.plan(policy("  - id: mails\n    kind: method_type\n    remove: [email]\n"))
+    done = await service.apply(made.plan_id, by="timer")
+    assert any(s["user"] == alan.id and s["reason"] == "privileged_needs_approval" for s in done["skipped"])
+    assert any(m.type == "email" for m in alan.methods)
+
+
+async def test_a_plan_id_that_is_no_key_is_simply_unknown(sandbox: Sandbox) -> None:
+    from shared.errors import JobNotFoundError
+
+    for bad in ("a/b", "x#y", "\udc80", "../" * 50):
+        with pytest.raises(JobNotFoundError):
+            await sandbox.container.cleanup_service().show(bad)
+
+
+async def test_a_new_bulk_batch_reads_no_job_before_the_limit_refuses(sandbox: Sandbox) -> None:
+    """Issue 23, finding 8: 2,000 rows were refused only after 2,000 sequential job-store reads."""
+    from shared.reset.bulk import BulkRow, pending_rows
+
+    service = sandbox.container.reset_service()
+    reads = 0
+    original = service.jobs.find_by_key
+
+    async def counted(key: str) -> Any:
+        nonlocal reads
+        reads += 1
+        return await original(key)
+
+    service.jobs.find_by_key = counted  # type: ignore[method-assign]
+    rows = [BulkRow(i + 2, f"user{i}@contoso.example") for i in range(2000)]
+    assert len(await pending_rows(service, rows, "new-batch", resumed=False)) == 2000 and reads == 0
+    assert len(await pending_rows(service, rows[:40], "old-batch", resumed=True)) == 40 and reads == 40

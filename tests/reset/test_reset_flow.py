@@ -138,13 +138,21 @@ async def test_the_blast_radius_limit_parks_and_alerts_until_an_operator_approve
     refused = await retry(func.HttpRequest("POST", "http://localhost/api/jobs/x/retry", body=b'{"by": "nobody"}',
                                            route_params={"job_id": jobs[2]["job_id"]}))
     assert refused.status_code == 401
-    approved = await retry(operator_request("POST", "/api/jobs/x/retry", jobs[2]["job_id"],
-                                            b'{"reason": "known incident"}'))
-    assert approved.status_code == 202 and body_of(approved)["state"] == "queued"
-    await sandbox.deliver_all()
     from tests.reset.conftest import get_job
 
+    # Issue 23, finding 6: a plain retry never goes over the limit; it parks again.
+    plain = await retry(operator_request("POST", "/api/jobs/x/retry", jobs[2]["job_id"],
+                                         b'{"reason": "known incident"}'))
+    assert plain.status_code == 202
+    await sandbox.deliver_all()
+    assert (await get_job(jobs[2]["job_id"]))["state"] == "awaiting_approval"
+    approved = await retry(operator_request("POST", "/api/jobs/x/retry", jobs[2]["job_id"],
+                                            b'{"reason": "known incident", "allow_over_limit": true}'))
+    assert approved.status_code == 202 and body_of(approved)["state"] == "queued"
+    await sandbox.deliver_all()
+
     final = await get_job(jobs[2]["job_id"])
+    assert any(s["action"] == "approval" and s["outcome"] == "over_limit" for s in final["steps"])
     assert final["state"] == "succeeded"
     assert any(s["action"] == "retry" and "secops@contoso.example" in s["detail"] for s in final["steps"])
     again = await retry(operator_request("POST", "/api/jobs/x/retry", jobs[0]["job_id"], b'{}'))
@@ -181,7 +189,11 @@ async def test_a_tap_the_policy_refuses_fails_the_job_after_the_removal(sandbox:
     job = await reset(sandbox)
     assert job["state"] == "failed" and job["error"]["code"] == "tap_not_issued"
     assert len(job["methods_removed"]) == 2
-    assert "NOT reset" in journal(sandbox, "a1" * 16)[0]
+    note = journal(sandbox, "a1" * 16)[0]
+    # Issue 23, finding 4: the note says what happened, not "NOT reset", and what the desk must do.
+    assert "did NOT finish" in note and "Methods removed before it stopped" in note
+    assert "NO sign-in method left" in note and f"mfaops jobs retry {job['job_id']}" in note
+    assert [a for a in sandbox.alerts.raised if a["alert"] == "user_without_method"]
 
 
 @pytest.mark.parametrize("sandbox_env", [{"TAP_DROP_KEY": "", "JOBS_TABLE": "jobsnokey",

@@ -174,3 +174,28 @@ async def test_every_removable_method_goes_default_last_for_1_to_10_methods(sand
     assert user.methods == []
     conflicts = [c for c in sandbox.graph.calls if c["method"] == "DELETE" and c["status"] == 400]
     assert conflicts == [], "the plan never trips the default-method or phone rules"
+
+
+@pytest.mark.parametrize("sandbox_env", [{"QUEUE_MAX_DELIVERIES": "1", "GRAPH_MAX_RETRIES": "0",
+                                          "JOBS_TABLE": "jobsdlq2", "JOBS_BY_USER_TABLE": "byuserdlq2"}])
+async def test_a_dead_letter_records_what_graph_removed_and_the_note_says_so(sandbox: Sandbox) -> None:
+    """Issue 23, finding 4: the deletes landed in Graph but the delivery died before recording them."""
+    from shared.errors import GraphTransientError
+
+    gateway = sandbox.container.graph()
+    original = gateway.reset_chain
+
+    async def dies_after_deleting(user_id: str, deletes: list[Any], **kwargs: Any) -> Any:
+        await original(user_id, deletes, revoke=False, tap=None)  # Graph deleted them all...
+        raise GraphTransientError("connection reset", status=503)  # ...and the worker never heard back
+
+    gateway.reset_chain = dies_after_deleting  # type: ignore[method-assign]
+    user = "max.methods@contoso.example"
+    planned = len(sandbox.graph.tenant.user(user).methods)  # type: ignore[union-attr]
+    job = await reset(sandbox, number="RITM0010007", sys_id="0a" * 16, user=user)
+    assert job["state"] == "failed" and job["error"]["code"] == "dead_lettered"
+    assert len(job["methods_removed"]) == planned == 10
+    [note] = sandbox.servicenow.journal_for("0a" * 16)
+    assert "did NOT finish" in note and "NOT reset" not in note
+    assert "NO sign-in method left" in note
+    assert [a for a in sandbox.alerts.raised if a["alert"] == "user_without_method"]
