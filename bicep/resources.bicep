@@ -27,8 +27,8 @@ param teamsWebhookUrl string = ''
 @description('Alert sinks: log, topic, teams, mail, servicenow (comma-separated).')
 param alertSinks string = 'log,topic'
 
-@description('Graph identity-and-access resource units per 10 s for the tenant size (3500/10 under 50 users, 5000/10 up to 500, 8000/10 above).')
-param graphBudgetIdentity string = '3500/10'
+@description('Graph identity-and-access resource units per window, e.g. 8000/10; empty: taken from the tenant size (a count of users a day: 3500/10 under 50 users, 5000/10 up to 500, 8000/10 above).')
+param graphBudgetIdentity string = ''
 
 @description('Storage redundancy: GZRS where the region has zones; GRS (or LRS) in a region without them.')
 @allowed(['Standard_GZRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_LRS'])

@@ -102,7 +102,9 @@ class Container:
             client = build_graph_client(settings, credential=credential, transport=self.graph_transport,
                                         budget=budget)
             self._graph = SdkGraphGateway(client, retry_after_cap_s=settings.graph_retry_after_cap_s,
-                                          max_retries=settings.graph_max_retries, budget=budget)
+                                          max_retries=settings.graph_max_retries, budget=budget,
+                                          size_identity=settings.graph_budget_enabled
+                                          and not settings.graph_budget_identity)
         return self._graph
 
     def graph_budget(self) -> GraphBudget:

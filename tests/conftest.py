@@ -72,7 +72,13 @@ def _sdk_judgement() -> tuple[int, int, list[str]]:
     path = os.environ.get("SANDBOX_WIRELOG")
     if not path or not Path(path).exists() or not Path(path).stat().st_size:
         return 0, 0, []
-    from tests.graph.sdk_judge import judge_request, judge_response
+    from tests.graph.sdk_judge import (
+        judge_collection,
+        judge_envelope,
+        judge_error,
+        judge_request,
+        judge_response,
+    )
 
     requests: set[tuple[str, ...]] = set()
     answers = 0
@@ -82,7 +88,16 @@ def _sdk_judgement() -> tuple[int, int, list[str]]:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue
+        where = f"{row['method']} /{row['version']}{row['path']} ({row['status']})"
+        if row.get("kind") == "batch":  # the $batch envelope, or the error that refused it whole
+            answers += 1
+            failed = int(row["status"]) >= 400
+            problems += (judge_error if failed else judge_envelope)(row.get("body"), where)
+            continue
         key = (row["method"], row["version"], row["path"], ",".join(row["query"]))
+        if int(row["status"]) >= 400 and row.get("body") is not None:
+            answers += 1
+            problems += judge_error(row["body"], where)
         if key not in requests:
             requests.add(key)
             verdict = judge_request(row["method"], row["version"], row["path"], row["query"])
@@ -91,6 +106,7 @@ def _sdk_judgement() -> tuple[int, int, list[str]]:
         if 200 <= int(row["status"]) < 300 and isinstance(row.get("body"), dict):
             answers += 1
             problems += judge_response(row["method"], row["version"], row["path"], row["body"])
+            problems += judge_collection(row["body"], where)
     return len(requests), answers, sorted(set(problems))
 
 

@@ -157,7 +157,8 @@ class GraphSimulator:
 
     def add(self, method: str, pattern: str, handler: Handler, versions: tuple[str, ...] = ("v1.0", "beta"),
             control: bool = False) -> None:
-        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+        literal = pattern.replace("$", r"\$").replace(".", r"\.")  # "/$ref", "microsoft.graph.x" as written
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", literal) + "$")
         (self.control if control else self.routes).append((method, regex, handler, set(versions)))
         if not control:
             self.route_permissions[(method, id(regex))] = permissions.ROUTES[(method, pattern)]
@@ -264,8 +265,14 @@ class GraphSimulator:
             if unknown:
                 return self.error(400, "BadRequest", f"Request {rid} depends on unknown or later request(s) "
                                   f"{unknown}.")
+            inner_headers = item.get("headers") if isinstance(item.get("headers"), dict) else {}
             if any(status_by_id[d] >= 400 for d in depends):
                 reply = self.error(424, "FailedDependency", "Failed dependency.")
+            elif item.get("body") is not None and not any(str(k).lower() == "content-type" for k in inner_headers):
+                # json-batching: "headers ... If a body is specified, a Content-Type header must be included";
+                # the item is refused on its own (the wording is the simulator's).
+                reply = self.error(400, "BadRequest", "Content-Type header must be specified when a body is "
+                                   "present in a batch request.")
             else:
                 url = urlsplit(str(item.get("url", "")))
                 path = "/" + unquote(url.path).lstrip("/")
@@ -313,6 +320,8 @@ class GraphSimulator:
             # The envelope costs nothing: Graph evaluates each inner request against the limits on its own.
             outer = self._faulted_or_throttled("POST", "/$batch", throttle=False)
             reply = outer or self.batch(version, body, base_url)
+            if self.from_product:
+                wirelog.record("POST", version, "/$batch", {}, reply.status, reply.body, kind="batch")
             reply.log = {"method": "POST", "path": f"/{version}/$batch", "status": reply.status,
                          "at": self.tenant.clock.now().isoformat(), "started": started}
             self.calls.append(reply.log)

@@ -22,10 +22,15 @@ DEFAULT_CONFLICT_BY_ID = ("The requested authentication method id of [{id}] matc
                           "changed")
 
 
-def _segment(segment: str) -> str:
-    if segment not in BY_SEGMENT:
+def _segment(segment: str, version: str = "v1.0") -> str:
+    if segment not in BY_SEGMENT or version not in BY_SEGMENT[segment].versions:
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
     return BY_SEGMENT[segment].name
+
+
+def _listed(ctx: Ctx, method: Method) -> bool:
+    """A method shows in a version's lists only where that version documents its type (hardware OATH: beta)."""
+    return ctx.version in TYPES[method.type].versions
 
 
 def _method_of(ctx: Ctx, user: User, method_id: str, kind: str | None = None) -> Method:
@@ -38,7 +43,7 @@ def _method_of(ctx: Ctx, user: User, method_id: str, kind: str | None = None) ->
 
 def list_methods(ctx: Ctx, uid: str) -> dict[str, Any]:
     user = require_user(ctx, uid)
-    values = [password_view(user)] + [method_view(ctx.tenant, m) for m in user.methods]
+    values = [password_view(user)] + [method_view(ctx.tenant, m, ctx.version) for m in user.methods if _listed(ctx, m)]
     return {"@odata.context": f"{ctx.base_url}/{ctx.version}/$metadata#users('{user.id}')/authentication/methods",
             "value": values}
 
@@ -47,28 +52,45 @@ def get_method(ctx: Ctx, uid: str, mid: str) -> dict[str, Any]:
     user = require_user(ctx, uid)
     if mid == PASSWORD_ID:
         return password_view(user)
-    return method_view(ctx.tenant, _method_of(ctx, user, mid))
+    method = _method_of(ctx, user, mid)
+    if not _listed(ctx, method):
+        raise GraphError(404, "itemNotFound", f"The requested authentication method with id '{mid}' was not found "
+                         "for this user.")
+    return method_view(ctx.tenant, method, ctx.version)
 
 
 def list_of_type(ctx: Ctx, uid: str, segment: str) -> dict[str, Any]:
     if segment == "passwordMethods":
         return {"value": [password_view(require_user(ctx, uid))]}
-    kind = _segment(segment)
+    kind = _segment(segment, ctx.version)
     user = require_user(ctx, uid)
-    return {"value": [method_view(ctx.tenant, m) for m in user.methods if m.type == kind]}
+    return {"value": [method_view(ctx.tenant, m, ctx.version) for m in user.methods if m.type == kind]}
 
 
 def get_of_type(ctx: Ctx, uid: str, segment: str, mid: str) -> dict[str, Any]:
     if segment == "passwordMethods":
         return get_method(ctx, uid, mid)
-    return method_view(ctx.tenant, _method_of(ctx, require_user(ctx, uid), mid, _segment(segment)))
+    return method_view(ctx.tenant, _method_of(ctx, require_user(ctx, uid), mid, _segment(segment, ctx.version)),
+                       ctx.version)
 
 
 def delete_of_type(ctx: Ctx, uid: str, segment: str, mid: str) -> Reply:
     if segment == "passwordMethods":
         raise GraphError(405, "Request_BadRequest", "The request method 'DELETE' is not allowed on this resource.")
+    if segment == "externalAuthenticationMethods":
+        # externalauthenticationmethod-delete documents only "DELETE .../externalAuthenticationMethods/{id}/$ref":
+        # the method itself is a reference to the provider's, and only the reference is removed.
+        raise GraphError(405, "Request_BadRequest", "The request method 'DELETE' is not allowed on this resource.")
+    return _delete(ctx, uid, segment, mid)
+
+
+def delete_external_ref(ctx: Ctx, uid: str, mid: str) -> Reply:
+    return _delete(ctx, uid, "externalAuthenticationMethods", mid)
+
+
+def _delete(ctx: Ctx, uid: str, segment: str, mid: str) -> Reply:
     user = require_user(ctx, uid)
-    method = _method_of(ctx, user, mid, _segment(segment))
+    method = _method_of(ctx, user, mid, _segment(segment, ctx.version))
     if method.phone_type == "mobile" and any(m.phone_type == "alternateMobile" for m in user.methods):
         raise GraphError(400, "badRequest", "A user can't have an alternateMobile number without a mobile number. "
                          "Delete the alternateMobile number first.")
@@ -88,6 +110,7 @@ def delete_of_type(ctx: Ctx, uid: str, segment: str, mid: str) -> Reply:
     user.last_updated = now
     audit.write(ctx.tenant, when=now, service="Authentication Methods", activity="Admin deleted security info",
                 user=user, initiated_by=audit.initiated_by_app(ctx.tenant), operation="Delete",
+                # As Entra writes it: "Admin deleted temporary access pass method for user", one "method".
                 result_reason=f"Admin deleted {REGISTER_TEXT[method.type]} method for user")
     return Reply(204)
 
@@ -143,7 +166,7 @@ def create_tap(ctx: Ctx, uid: str) -> Reply:
                           audit.prop("TemporaryAccessPass.EndDateTime", None, iso(end)),
                           audit.prop("TemporaryAccessPass.AccessPassUsage", None,
                                      "OneTime" if usable_once else "MultiUse")])
-    view = method_view(ctx.tenant, method)
+    view = method_view(ctx.tenant, method, ctx.version)
     view["temporaryAccessPass"] = value  # the value exists only in this response
     return Reply(201, view, {"Location": f"{ctx.base_url}/{ctx.version}/users/{user.id}/authentication/"
                                          f"temporaryAccessPassMethods/{method.id}"})
@@ -168,7 +191,7 @@ def add_phone(ctx: Ctx, uid: str) -> Reply:
                 activity="Admin registered security info", user=user, operation="Add",
                 initiated_by=audit.initiated_by_app(ctx.tenant),
                 result_reason=f"Admin registered {phone_type} phone method for user")
-    return Reply(201, method_view(ctx.tenant, method))
+    return Reply(201, method_view(ctx.tenant, method, ctx.version))
 
 
 def get_preferences(ctx: Ctx, uid: str) -> dict[str, Any]:
@@ -230,6 +253,7 @@ def register(sim: GraphSimulator) -> None:
     sim.add("PATCH", base + "/requirements", patch_requirements, versions=("beta",))
     sim.add("POST", base + "/temporaryAccessPassMethods", create_tap)
     sim.add("POST", base + "/phoneMethods", add_phone)
+    sim.add("DELETE", base + "/externalAuthenticationMethods/{mid}/$ref", delete_external_ref)
     sim.add("GET", base + "/{segment}", list_of_type)
     sim.add("GET", base + "/{segment}/{mid}", get_of_type)
     sim.add("DELETE", base + "/{segment}/{mid}", delete_of_type)

@@ -6,7 +6,7 @@ from typing import Any
 
 from sandbox.graph import audit
 from sandbox.graph.app import Ctx, GraphError, GraphSimulator, Reply
-from sandbox.graph.odata import apply_orderby, apply_select, parse_filter
+from sandbox.graph.odata import apply_orderby, apply_select, filter_usage, parse_filter
 from sandbox.graph.tenant import User, role_template
 from sandbox.graph.views import directory_objects, iso, registration_view, user_view
 
@@ -32,13 +32,30 @@ def _plain(ctx: Ctx) -> bool:
     return not any(ctx.query.get(k) for k in ("$filter", "$orderby"))
 
 
+# Advanced query parameters on /users ("Advanced query capabilities on Microsoft Entra ID objects"): ne, not and
+# endswith in $filter, and $count, are supported only with ConsistencyLevel: eventual and $count=true; Graph
+# answers 400 Request_UnsupportedQuery otherwise.
+ADVANCED_OPERATORS = {"ne", "not", "endswith"}
+
+
 def list_users(ctx: Ctx) -> dict[str, Any]:
+    _, operators = filter_usage(ctx.query.get("$filter"))
+    if operators & ADVANCED_OPERATORS or "$count" in ctx.query or "$search" in ctx.query:
+        require_advanced(ctx)
     if _plain(ctx):  # page over ids and render only the page: a 50,000-user tenant pages quickly
         select = ctx.query.get("$select")
         return ctx.page(ctx.tenant.order, context="users",
                         render=lambda uid: apply_select(user_view(ctx.tenant.users[uid]), select))
     users = [user_view(ctx.tenant.users[uid]) for uid in ctx.tenant.order]
     return query(ctx, users, "users")
+
+
+def count_users(ctx: Ctx) -> Reply:
+    """``GET /users/$count``: a bare number (text/plain in Graph), and only as an advanced query
+    (user-list "Example 6: Get only a count of users": ConsistencyLevel: eventual is required)."""
+    if ctx.sim.request_headers.get("consistencylevel", "").lower() != "eventual":
+        raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
+    return Reply(200, len(ctx.tenant.users), {"Content-Type": "text/plain"})
 
 
 def get_user(ctx: Ctx, uid: str) -> dict[str, Any]:
@@ -138,7 +155,23 @@ def send_mail(ctx: Ctx, uid: str) -> Reply:
     return Reply(202)
 
 
+# authenticationmethodsroot-list-userregistrationdetails documents $filter on these properties (and the resource
+# page's "Supports $filter (eq)" notes), and no $top: the report pages by itself. Graph's reports run on ASP.NET
+# OData, whose refusals these are.
+REGISTRATION_FILTERABLE = {"isAdmin", "isMfaCapable", "isMfaRegistered", "isPasswordlessCapable", "isSsprCapable",
+                           "isSsprEnabled", "isSsprRegistered", "isSystemPreferredAuthenticationMethodEnabled",
+                           "methodsRegistered", "systemPreferredAuthenticationMethods", "userDisplayName",
+                           "userPrincipalName", "userType", "userPreferredMethodForSecondaryAuthentication"}
+
+
 def registration_details(ctx: Ctx) -> dict[str, Any]:
+    if "$top" in ctx.query:
+        raise GraphError(400, "BadRequest", "Query option 'Top' is not allowed. To allow it, set the "
+                         "'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.")
+    properties, _ = filter_usage(ctx.query.get("$filter"))
+    for name in sorted(properties - REGISTRATION_FILTERABLE):
+        raise GraphError(400, "BadRequest", "The query specified in the URI is not valid. The property "
+                         f"'{name}' cannot be used in the $filter query option.")
     # Disabled accounts are left out: the List page says the report "doesn't work for disabled users" (and a
     # report in the Entra docs' tracker confirms they are missing); find them with /users?$filter=accountEnabled.
     rows = [registration_view(ctx.tenant, u) for u in (ctx.tenant.users[i] for i in ctx.tenant.order)
@@ -147,7 +180,11 @@ def registration_details(ctx: Ctx) -> dict[str, Any]:
 
 
 def registration_detail(ctx: Ctx, uid: str) -> dict[str, Any]:
-    return registration_view(ctx.tenant, require_user(ctx, uid))
+    user = require_user(ctx, uid)
+    if not user.account_enabled:  # "This method doesn't work for disabled users" (the Get page too)
+        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{uid}' does not exist or one of its queried "
+                         "reference-property objects are not present.")
+    return registration_view(ctx.tenant, user)
 
 
 def directory_audits(ctx: Ctx) -> dict[str, Any]:
@@ -222,6 +259,7 @@ def method_configuration(ctx: Ctx, config_id: str) -> dict[str, Any]:
 
 def register(sim: GraphSimulator) -> None:
     sim.add("GET", "/users", list_users)
+    sim.add("GET", "/users/$count", count_users)
     sim.add("GET", "/users/{uid}", get_user)
     sim.add("GET", "/users/{uid}/transitiveMemberOf", member_of)
     sim.add("GET", "/users/{uid}/memberOf", member_of)

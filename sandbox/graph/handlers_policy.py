@@ -143,7 +143,15 @@ def sign_ins(ctx: Ctx) -> dict[str, Any]:
     rows = sorted(ctx.tenant.sign_ins, key=lambda e: e.get("createdDateTime", ""), reverse=True)
     if "include-unknown-enum-members" not in ctx.prefer:
         rows = [_hide_evolvable(r) for r in rows]
+    granted = ctx.tenant.app_roles
+    if granted is not None and not granted & CA_READERS:
+        # signIn resource, appliedConditionalAccessPolicies: "The app needs Policy.Read.All (or
+        # Policy.Read.ConditionalAccess) to read it" - without such a permission the property is not returned.
+        rows = [{k: v for k, v in r.items() if k != "appliedConditionalAccessPolicies"} for r in rows]
     return query(ctx, rows, "auditLogs/signIns", default_top=1000, max_top=1000)
+
+
+CA_READERS = {"Policy.Read.All", "Policy.Read.ConditionalAccess", "Policy.ReadWrite.ConditionalAccess"}
 
 
 def _hide_evolvable(row: dict[str, Any]) -> dict[str, Any]:

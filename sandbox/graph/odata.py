@@ -193,6 +193,35 @@ class _Parser:
         return check
 
 
+def filter_usage(text: str | None) -> tuple[set[str], set[str]]:
+    """The top-level properties a $filter names, and the operators and functions it uses (for the rules of
+    which property may be filtered, and which filters are advanced queries)."""
+    if not text:
+        return set(), set()
+    properties: set[str] = set()
+    operators: set[str] = set()
+    tokens = tokenize(text)
+    names = {"eq", "ne", "gt", "ge", "lt", "le", "in", "and", "or", "not", "startswith", "endswith", "true", "false",
+             "null", "any", "all"}
+    lambda_vars: set[str] = set()
+    for i, (kind, raw) in enumerate(tokens):
+        if kind != "word":
+            continue
+        if raw in names:
+            operators.add(raw)
+            continue
+        if i + 1 < len(tokens) and tokens[i + 1] == ("punct", ":"):
+            lambda_vars.add(raw)
+            continue
+        head = raw.split("/", 1)[0]
+        if head in lambda_vars:
+            continue
+        if raw.endswith(("/any", "/all")):
+            operators.add(raw.rsplit("/", 1)[1])
+        properties.add(head)
+    return properties, operators
+
+
 def parse_filter(text: str | None) -> Predicate:
     if not text:
         return lambda e: True

@@ -21,6 +21,8 @@ ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     # user-list, user-get
     ("GET", "/users"): USER_READ,
     ("GET", "/users/{uid}"): USER_READ,
+    # user-list ($count)
+    ("GET", "/users/$count"): USER_READ,
     # user-list-transitivememberof, user-list-memberof
     ("GET", "/users/{uid}/transitiveMemberOf"): MEMBER_OF,
     ("GET", "/users/{uid}/memberOf"): MEMBER_OF,
@@ -81,6 +83,8 @@ ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     # authentication-post-temporaryaccesspassmethods, authentication-post-phonemethods
     ("POST", "/users/{uid}/authentication/temporaryAccessPassMethods"): UAM_WRITE,
     ("POST", "/users/{uid}/authentication/phoneMethods"): UAM_WRITE,
+    # externalauthenticationmethod-delete
+    ("DELETE", "/users/{uid}/authentication/externalAuthenticationMethods/{mid}/$ref"): UAM_WRITE,
     # the typed collections: *authenticationmethod-list/get/delete
     ("GET", "/users/{uid}/authentication/{segment}"): UAM_READ,
     ("GET", "/users/{uid}/authentication/{segment}/{mid}"): UAM_READ,

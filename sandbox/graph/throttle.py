@@ -51,8 +51,15 @@ DEFAULT_LIMITS: dict[str, dict[str, float]] = {
     "reports": {"capacity": 5, "window_s": 10},
     "protection": {"capacity": 1, "window_s": 1},
 }
-_COSTS = ((re.compile(r"^/users$"), 2), (re.compile(r"^/users/[^/]+/(transitiveMemberOf|memberOf)$"), 2),
+_COSTS = ((re.compile(r"^/users$"), 2),
+          (re.compile(r"^/users/[^/]+/(transitiveMemberOf|memberOf)(/microsoft\.graph\.\w+)?$"), 2),
           (re.compile(r"^/groups/[^/]+/members$"), 3), (re.compile(r"^/groups/[^/]+/transitiveMembers$"), 5))
+# Which bucket: the reports bucket's page lists audit logs, sign-ins, the registration reports and
+# authenticationMethod among its resources. signInPreferences (beta) and the per-user MFA requirements are not
+# authentication methods and the page lists neither; they live under /users/{id}/authentication, and calls the
+# page does not list under /reports, /auditLogs or /users/{id}/authentication are kept in the reports bucket (the
+# conservative reading: the smaller bucket). Everything else is costed in the identity bucket. The cast on a
+# membership list (transitiveMemberOf/microsoft.graph.directoryRole) costs what the list costs.
 _REPORTS = re.compile(r"^/(reports|auditLogs)(/|$)|^/users/[^/]+/authentication(/|$)")
 
 

@@ -40,17 +40,19 @@ def _dt(value: Any) -> Any:
     return value if not isinstance(value, str) else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def method_view(tenant: Tenant, method: Method) -> dict[str, Any]:
+def method_view(tenant: Tenant, method: Method, version: str = "v1.0") -> dict[str, Any]:
     kind = TYPES[method.type]
     out: dict[str, Any] = {"@odata.type": f"#microsoft.graph.{kind.odata}", "id": method.id}
     if method.type not in {"phone", "email"}:
         out["createdDateTime"] = iso(method.created)
-    props = {k: v for k, v in method.props.items() if k != "temporaryAccessPass"}
+    # "registeredAs" is the tenant file's word for the report's name of the method, not a Graph property.
+    props = {k: v for k, v in method.props.items() if k not in ("temporaryAccessPass", "registeredAs")}
     out.update(props)
     if method.type == "temporaryAccessPass":
         usable, reason = tap_usability(tenant, method)
-        out.update({"temporaryAccessPass": None, "startDateTime": iso(_dt(props["startDateTime"])),
-                    "isUsable": usable, "methodUsabilityReason": reason})
+        out.update({"temporaryAccessPass": None, "startDateTime": iso(_dt(props["startDateTime"]))})
+        if version == "v1.0":  # isUsable and methodUsabilityReason are v1.0 properties (the beta model has neither)
+            out.update({"isUsable": usable, "methodUsabilityReason": reason})
     return out
 
 
@@ -62,7 +64,8 @@ def password_view(user: User) -> dict[str, Any]:
 def methods_registered(user: User) -> list[str]:
     names: list[str] = []
     for m in user.methods:
-        name = PHONE_REPORT.get(m.phone_type or "", "") if m.type == "phone" else TYPES[m.type].report
+        name = PHONE_REPORT.get(m.phone_type or "", "") if m.type == "phone" else \
+            str(m.props.get("registeredAs") or TYPES[m.type].report)
         if name and name not in names:
             names.append(name)
     return names

@@ -25,11 +25,12 @@ def shape(path: str) -> str:
     return "/" + "/".join("{}" if _ID.match(s) else s for s in path.strip("/").split("/") if s)
 
 
-def record(method: str, version: str, path: str, query: dict[str, str], status: int, body: Any) -> None:
+def record(method: str, version: str, path: str, query: dict[str, str], status: int, body: Any,
+           kind: str = "request") -> None:
     target = os.environ.get(ENV)
     if not target:
         return
-    key = (method, version, shape(path), ",".join(sorted(query)), str(status))
+    key = (kind, method, version, shape(path), ",".join(sorted(query)), str(status))
     with _lock:
         if key in _seen:
             return
@@ -37,7 +38,9 @@ def record(method: str, version: str, path: str, query: dict[str, str], status: 
     sample = body
     if isinstance(body, dict) and isinstance(body.get("value"), list) and len(body["value"]) > MAX_ROWS:
         sample = {**body, "value": body["value"][:MAX_ROWS]}
-    row = {"method": method, "version": version, "path": path, "query": sorted(query), "status": status,
-           "body": sample if isinstance(sample, dict | list) else None}
+    if kind == "batch" and isinstance(body, dict) and isinstance(body.get("responses"), list):
+        sample = {**body, "responses": body["responses"][:MAX_ROWS]}
+    row = {"kind": kind, "method": method, "version": version, "path": path, "query": sorted(query),
+           "status": status, "body": sample if isinstance(sample, dict | list) else None}
     with open(target, "a", encoding="utf-8") as out:
         out.write(json.dumps(row, default=str) + "\n")

@@ -8,38 +8,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.errors import MfaopsError
+from shared.graph.method_names import NAMES
+from shared.graph.method_names import PHISHING_RESISTANT as PHISHING_RESISTANT_NAMES
 
 MAX_POLICY_BYTES = 64 * 1024  # a real policy is a few hundred bytes; pure-Python YAML costs ~0.5 ms a KiB
 
-# Graph's methodsRegistered vocabulary -> (method @odata.type suffix, phoneType or None). "fido2" is what some
-# tenants' reports list; fido2SecurityKey and passKeyDeviceBound name the same Graph method.
-VOCABULARY: dict[str, tuple[str, str | None]] = {
-    "mobilePhone": ("phoneAuthenticationMethod", "mobile"),
-    "alternateMobilePhone": ("phoneAuthenticationMethod", "alternateMobile"),
-    "officePhone": ("phoneAuthenticationMethod", "office"),
-    "email": ("emailAuthenticationMethod", None),
-    "microsoftAuthenticatorPush": ("microsoftAuthenticatorAuthenticationMethod", None),
-    "microsoftAuthenticatorPasswordless": ("microsoftAuthenticatorAuthenticationMethod", None),
-    "softwareOneTimePasscode": ("softwareOathAuthenticationMethod", None),
-    "fido2": ("fido2AuthenticationMethod", None),
-    "fido2SecurityKey": ("fido2AuthenticationMethod", None),
-    "passKeyDeviceBound": ("fido2AuthenticationMethod", None),
-    "windowsHelloForBusiness": ("windowsHelloForBusinessAuthenticationMethod", None),
-    "macOsSecureEnclaveKey": ("platformCredentialAuthenticationMethod", None),
-    "temporaryAccessPass": ("temporaryAccessPassAuthenticationMethod", None),
-}
+# Graph's methodsRegistered vocabulary -> (method @odata.type suffix, phoneType or None): the names some Graph API
+# removes, every spelling of each (shared/graph/method_names.py is the one table; fido2, fido2SecurityKey and
+# the passKey* names all name a FIDO2 method).
+VOCABULARY: dict[str, tuple[str, str | None]] = {n.name: (n.resource, n.phone_type) for n in NAMES.values()
+                                                 if n.deletable}
 # Types no Graph API removes, and where an admin removes them instead.
-NOT_DELETABLE = {
-    "password": "a password is reset, never removed (Entra admin center > Users > Reset password)",
-    "appPassword": "app passwords are removed by the user in My Sign-Ins (Security info), or by disabling "
-                   "per-user MFA app passwords in the legacy MFA service settings",
-    "securityQuestion": "security questions are removed by turning them off in the SSPR / authentication methods "
-                        "policy",
-    "hardwareOneTimePasscode": "hardware OATH tokens are unassigned in Entra admin center > Protection > "
-                               "Authentication methods > Hardware OATH tokens",
-}
-PHISHING_RESISTANT = ("fido2", "fido2SecurityKey", "passKeyDeviceBound", "windowsHelloForBusiness",
-                      "macOsSecureEnclaveKey")
+NOT_DELETABLE = {n.name: n.note for n in NAMES.values() if not n.deletable}
+PHISHING_RESISTANT = tuple(sorted(PHISHING_RESISTANT_NAMES))
 
 
 class PolicyError(MfaopsError):

@@ -22,6 +22,7 @@ from shared.alerts import Alerts
 from shared.cleanup.policy import PHISHING_RESISTANT, VOCABULARY, CleanupPolicy, PolicyError
 from shared.errors import DefaultMethodConflictError, GroupNotFoundError, JobNotFoundError, MfaopsError
 from shared.graph.budget import GraphBudget
+from shared.graph.method_names import spellings
 from shared.graph.port import GraphGateway
 from shared.jobs.admission import admit
 from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
@@ -35,7 +36,12 @@ SEGMENT = {"phoneAuthenticationMethod": "phoneMethods", "emailAuthenticationMeth
            "softwareOathAuthenticationMethod": "softwareOathMethods", "fido2AuthenticationMethod": "fido2Methods",
            "windowsHelloForBusinessAuthenticationMethod": "windowsHelloForBusinessMethods",
            "platformCredentialAuthenticationMethod": "platformCredentialMethods",
-           "temporaryAccessPassAuthenticationMethod": "temporaryAccessPassMethods"}
+           "temporaryAccessPassAuthenticationMethod": "temporaryAccessPassMethods",
+           "externalAuthenticationMethod": "externalAuthenticationMethods",
+           "hardwareOathAuthenticationMethod": "hardwareOathMethods"}
+# Only beta lists and deletes hardware OATH tokens: the plan reads every candidate's methods from beta (the same
+# one request a user either way), and a token's delete goes to beta.
+BETA_ONLY = frozenset({"hardwareOathAuthenticationMethod"})
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -115,7 +121,7 @@ class CleanupService:
         scope = await self._scope(policy)
         excluded = await self._excluded(policy)
         users = {uid: upn for uid, (upn, _) in scope.items() if uid not in excluded and upn.lower() not in excluded}
-        answers = await self.graph.get_many({u: f"/users/{u}/authentication/methods" for u in users})
+        answers = await self.graph.get_many({u: f"/users/{u}/authentication/methods" for u in users}, "beta")
         items: list[Item] = []
         for uid, (status, body) in answers.items():
             if status >= 300:
@@ -148,12 +154,12 @@ class CleanupService:
                 uid = str(row["id"]).lower()
                 scope.setdefault(uid, (str(row.get("userPrincipalName") or ""), set()))[1].add(rule)
 
-        report: dict[str, list[dict[str, Any]]] = {}
+        report: dict[tuple[str, ...], list[dict[str, Any]]] = {}
 
-        async def registered(name: str) -> list[dict[str, Any]]:
-            if name not in report:
-                report[name] = await self.graph.registered_with(name)
-            return report[name]
+        async def registered(names: tuple[str, ...]) -> list[dict[str, Any]]:
+            if names not in report:
+                report[names] = await self.graph.registered_with(*names)
+            return report[names]
 
         for rule in policy.rules:
             members = set()
@@ -165,15 +171,13 @@ class CleanupService:
             elif rule.kind == "guest":
                 rows = await self.graph.list_users("userType eq 'Guest'", ["id", "userPrincipalName"])
             elif rule.kind == "weak_when_phishing_resistant":
-                strong = {str(r["id"]).lower(): r for name in PHISHING_RESISTANT if name in ("fido2",
-                          "windowsHelloForBusiness") for r in await registered(name)}
-                rows = [r for r in strong.values() if set(r.get("methodsRegistered") or []) & set(rule.remove)]
+                # Who has a phishing-resistant method, under any of its spellings (one query: the names or'ed).
+                strong = {str(r["id"]).lower(): r for r in await registered(tuple(PHISHING_RESISTANT))}
+                weak = {s for n in rule.remove for s in spellings(n)}
+                rows = [r for r in strong.values() if set(r.get("methodsRegistered") or []) & weak]
             elif rule.kind in ("keep_newest", "method_type"):  # the report lists who has each type
-                by_id: dict[str, dict[str, Any]] = {}
-                for name in dict.fromkeys(_report_name(n) for n in rule.remove):
-                    for r in await registered(name):
-                        by_id[str(r["id"]).lower()] = r
-                rows = list(by_id.values())
+                wanted = tuple(dict.fromkeys(s for n in rule.remove for s in spellings(n)))
+                rows = list({str(r["id"]).lower(): r for r in await registered(wanted)}.values())
             if rule.include_groups:
                 rows = [r for r in rows if str(r["id"]).lower() in members]
             add(rows, rule.id)
@@ -304,7 +308,7 @@ class CleanupService:
         excluded = await self._excluded(policy)
         # Roles may have changed since the plan: privileged now or then, the approval is needed.
         privileged = planned_privileged | await self._privileged(set(users))
-        answers = await self.graph.get_many({u: f"/users/{u}/authentication/methods" for u in users})
+        answers = await self.graph.get_many({u: f"/users/{u}/authentication/methods" for u in users}, "beta")
         todo: list[Item] = []
         skipped: list[dict[str, str]] = []
         for item in plan.items:
@@ -361,19 +365,30 @@ class CleanupService:
                 "failed": failed}
 
     async def _delete(self, items: list[Item]) -> dict[str, Exception | None]:
-        url = {_key(i): f"/users/{i.user}/authentication/{SEGMENT[VOCABULARY[i.method_type][0]]}/{i.method_id}"
-               for i in items}
-        first = await self.graph.delete_many(url)
+        out: dict[str, Exception | None] = {}
+        for version in ("v1.0", "beta"):
+            part = [i for i in items if (VOCABULARY[i.method_type][0] in BETA_ONLY) == (version == "beta")]
+            if part:
+                out.update(await self._delete_in(version, part))
+        return out
+
+    async def _delete_in(self, version: str, items: list[Item]) -> dict[str, Exception | None]:
+        url = {_key(i): _delete_url(i) for i in items}
+        first = await self.graph.delete_many(url, version)
         # A default method goes last: what Graph refused as the default while others remained, once more now.
         again = {k: url[k] for k, e in first.items() if isinstance(e, DefaultMethodConflictError)}
-        second = await self.graph.delete_many(again) if again else {}
+        second = await self.graph.delete_many(again, version) if again else {}
         return {**first, **second}
+
+
+def _delete_url(item: Item) -> str:
+    resource = VOCABULARY[item.method_type][0]
+    url = f"/users/{item.user}/authentication/{SEGMENT[resource]}/{item.method_id}"
+    # externalauthenticationmethod-delete removes the reference: ".../externalAuthenticationMethods/{id}/$ref".
+    return url + "/$ref" if resource == "externalAuthenticationMethod" else url
 
 
 def _key(item: Item) -> str:
     return f"{item.user}/{item.method_id}"
 
 
-def _report_name(name: str) -> str:
-    """The report lists FIDO2 keys under one name whatever the policy calls them."""
-    return "fido2" if VOCABULARY[name][0] == "fido2AuthenticationMethod" else name

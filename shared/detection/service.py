@@ -20,6 +20,7 @@ from shared.detection.findings import SEVERITIES, Finding, at_least
 from shared.detection.rules import ADDS, RuleConfig, StreamRules
 from shared.detection.store import MonitorStore, StoredFinding
 from shared.errors import GroupNotFoundError, JobNotFoundError, MfaopsError
+from shared.graph.method_names import LISTED_AS
 from shared.graph.port import AuthMethod, GraphGateway
 from shared.itsm.port import TicketSystem, TicketSystemError
 from shared.jobs.admission import admit
@@ -68,17 +69,8 @@ class ScanResult:
                 "merged": self.merged, "findings": len(self.findings), "unavailable": self.unavailable}
 
 
-# methodsRegistered name -> (AuthMethod.type, phone type) for containment.
-_CONTAIN_TYPES: dict[str, tuple[str, str | None]] = {
-    "mobilePhone": ("phone", "mobile"), "alternateMobilePhone": ("phone", "alternateMobile"),
-    "officePhone": ("phone", "office"), "microsoftAuthenticatorPush": ("microsoftAuthenticator", None),
-    "microsoftAuthenticatorPasswordless": ("microsoftAuthenticator", None),
-    "softwareOneTimePasscode": ("softwareOath", None), "fido2SecurityKey": ("fido2", None),
-    "passKeyDeviceBound": ("fido2", None), "passKeyDeviceBoundAuthenticator": ("fido2", None),
-    "passKeyDeviceBoundWindowsHello": ("fido2", None), "windowsHelloForBusiness": ("windowsHelloForBusiness", None),
-    "temporaryAccessPass": ("temporaryAccessPass", None), "email": ("email", None),
-    "macOsSecureEnclaveKey": ("platformCredential", None),
-}
+# methodsRegistered name -> (AuthMethod.type, phone type) for containment: every spelling (method_names.py).
+_CONTAIN_TYPES: dict[str, tuple[str, str | None]] = dict(LISTED_AS)
 
 
 @dataclass

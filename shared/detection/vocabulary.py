@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from shared.graph.method_names import PHISHING_RESISTANT as PHISHING_RESISTANT_NAMES
+
 # StrongAuthenticationMethod MethodType -> methodsRegistered name.
 STRONG_AUTH_METHOD_TYPES: dict[int, str] = {
     0: "mobilePhone", 1: "mobilePhone", 5: "mobilePhone",
@@ -71,6 +73,4 @@ NOISE = {"user reviewed security info", "user started security info registration
 PER_USER_MFA_OFF = {"disable strong authentication"}
 SSPR = {"reset password (self-service)", "self-service password reset flow activity progress"}
 
-PHISHING_RESISTANT = frozenset({"fido2SecurityKey", "passKeyDeviceBound", "passKeyDeviceBoundAuthenticator",
-                                "passKeyDeviceBoundWindowsHello", "windowsHelloForBusiness",
-                                "macOsSecureEnclaveKey"})
+PHISHING_RESISTANT = PHISHING_RESISTANT_NAMES  # decided once, in shared/graph/method_names.py

@@ -25,8 +25,15 @@ import httpx
 from shared.graph.shared_budget import SharedBuckets
 
 BUCKETS = ("identity", "writes", "reports", "protection")
+# Which bucket: the reports bucket's page lists audit logs, sign-ins, the registration reports and
+# authenticationMethod among its resources. signInPreferences (beta) and the per-user MFA requirements are not
+# authentication methods and the page lists neither; they live under /users/{id}/authentication, and calls the
+# page does not list under /reports, /auditLogs or /users/{id}/authentication are kept in the reports bucket (the
+# conservative reading: the smaller bucket). Everything else is costed in the identity bucket. The cast on a
+# membership list (transitiveMemberOf/microsoft.graph.directoryRole) costs what the list costs.
 _REPORTS = re.compile(r"^/(reports|auditLogs)(/|$)|^/users/[^/]+/authentication(/|$)")
-_COSTLY = ((re.compile(r"^/users$"), 2), (re.compile(r"^/users/[^/]+/(transitiveMemberOf|memberOf)$"), 2),
+_COSTLY = ((re.compile(r"^/users$"), 2),
+           (re.compile(r"^/users/[^/]+/(transitiveMemberOf|memberOf)(/microsoft\.graph\.\w+)?$"), 2),
            (re.compile(r"^/groups/[^/]+/members$"), 3), (re.compile(r"^/groups/[^/]+/transitiveMembers$"), 5))
 _VERSION = re.compile(r"^.*?/(v1\.0|beta)(?=/|$)")  # whatever root Graph is served under (the sandbox: /graph)
 
@@ -106,6 +113,13 @@ class GraphBudget:
         self.penalties = 0
         self.http_requests = 0  # requests that crossed the wire (a $batch counts once), enabled or not
         self.inner_requests = 0  # what they carried (a $batch's inner requests one by one)
+
+    def set_capacity(self, bucket: str, capacity: float) -> None:
+        """A bucket's size learned at run time (the identity bucket from the tenant's size)."""
+        found = self._buckets.get(bucket)
+        if found is not None and capacity > 0:
+            found.capacity = capacity
+            found.tokens = min(found.tokens, capacity)
 
     def capacity(self, bucket: str) -> float:
         found = self._buckets.get(bucket)

@@ -71,8 +71,24 @@ NAMES: dict[str, MethodName] = {m.name: m for m in (
                     "policy"),
 )}
 
+# @odata.type suffix of a method resource -> mfaops's word for it (the tenant file's and the job record's).
+METHOD_TYPES: dict[str, str] = {
+    "phoneAuthenticationMethod": "phone", "emailAuthenticationMethod": "email",
+    "fido2AuthenticationMethod": "fido2", "microsoftAuthenticatorAuthenticationMethod": "microsoftAuthenticator",
+    "softwareOathAuthenticationMethod": "softwareOath",
+    "temporaryAccessPassAuthenticationMethod": "temporaryAccessPass",
+    "windowsHelloForBusinessAuthenticationMethod": "windowsHelloForBusiness",
+    "platformCredentialAuthenticationMethod": "platformCredential",
+    "externalAuthenticationMethod": "externalAuthenticationMethod",
+    "qrCodePinAuthenticationMethod": "qrCodePin", "passwordAuthenticationMethod": "password",
+    "hardwareOathAuthenticationMethod": "hardwareOath",
+}
+# methodsRegistered name -> (mfaops method type, phone type): what a registration event added, as listed.
+LISTED_AS: dict[str, tuple[str, str | None]] = {n.name: (METHOD_TYPES[n.resource], n.phone_type)
+                                                for n in NAMES.values() if n.resource in METHOD_TYPES}
 PHISHING_RESISTANT = frozenset(n.name for n in NAMES.values() if n.phishing_resistant)
 PHISHING_RESISTANT_RESOURCES = frozenset(n.resource for n in NAMES.values() if n.phishing_resistant)
+PHISHING_RESISTANT_TYPES = frozenset(METHOD_TYPES[r] for r in PHISHING_RESISTANT_RESOURCES)
 
 
 def spellings(name: str) -> list[str]:

@@ -14,6 +14,7 @@ from shared.errors import GraphError, GraphNotFoundError
 REMOVABLE_TYPES = frozenset({
     "phone", "email", "fido2", "microsoftAuthenticator", "softwareOath", "temporaryAccessPass",
     "windowsHelloForBusiness", "platformCredential", "externalAuthenticationMethod",
+    "hardwareOath",  # the assignment, through beta (the token stays in the directory)
 })
 
 
@@ -204,7 +205,7 @@ class GraphGateway(abc.ABC):
         """Every user the server-side ``$filter`` matches (all pages), with the ``$select``ed properties."""
 
     @abc.abstractmethod
-    async def registered_with(self, method: str) -> list[dict[str, Any]]:
+    async def registered_with(self, *methods: str) -> list[dict[str, Any]]:
         """Rows of the registration details report whose methodsRegistered holds ``method`` (server-side filter;
         the report leaves disabled users out)."""
 
@@ -214,11 +215,12 @@ class GraphGateway(abc.ABC):
         (GroupNotFoundError when a name matches no group: a typo must not read as "nobody")."""
 
     @abc.abstractmethod
-    async def get_many(self, urls: dict[str, str]) -> dict[str, tuple[int, Any]]:
-        """GET each url (relative to v1.0) in parallel $batches of 20: key -> (status, body)."""
+    async def get_many(self, urls: dict[str, str], version: str = "v1.0") -> dict[str, tuple[int, Any]]:
+        """GET each url (relative to ``version``) in parallel $batches of 20: key -> (status, body), each
+        collection read to its last page."""
 
     @abc.abstractmethod
-    async def delete_many(self, urls: dict[str, str]) -> dict[str, GraphError | None]:
+    async def delete_many(self, urls: dict[str, str], version: str = "v1.0") -> dict[str, GraphError | None]:
         """DELETE each url in parallel $batches of 20 (a 404 counts as done): key -> the error, or None."""
 
     @abc.abstractmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from shared.errors import (
     GroupNotFoundError,
 )
 from shared.graph.errors import classify, graph_errors
+from shared.graph.method_names import METHOD_TYPES
 from shared.graph.port import (
     AuthMethod,
     ChainResult,
@@ -39,6 +41,7 @@ from shared.graph.port import (
     TapValue,
     UserSnapshot,
 )
+from shared.graph.tenant_size import TenantSize
 from shared.isotime import as_int, parse_time
 
 if TYPE_CHECKING:
@@ -47,25 +50,23 @@ if TYPE_CHECKING:
     from shared.graph.budget import GraphBudget
 
 BATCH_LIMIT = 20
+RECOUNT_RETRY_S = 23 * 3600.0  # a count that failed is tried again an hour later, not a day
 CHECK_MEMBER_GROUPS_LIMIT = 20  # user-checkmembergroups: "up to a maximum of 20 groups per request"
 
-# @odata.type suffix -> mfaops method type, and method type -> URL segment of its typed collection.
-_TYPES = {
-    "phoneAuthenticationMethod": "phone", "emailAuthenticationMethod": "email",
-    "fido2AuthenticationMethod": "fido2", "microsoftAuthenticatorAuthenticationMethod": "microsoftAuthenticator",
-    "softwareOathAuthenticationMethod": "softwareOath",
-    "temporaryAccessPassAuthenticationMethod": "temporaryAccessPass",
-    "windowsHelloForBusinessAuthenticationMethod": "windowsHelloForBusiness",
-    "platformCredentialAuthenticationMethod": "platformCredential",
-    "externalAuthenticationMethod": "externalAuthenticationMethod",
-    "qrCodePinAuthenticationMethod": "qrCodePin", "passwordAuthenticationMethod": "password",
-}
+# @odata.type suffix -> mfaops method type (the one table: shared/graph/method_names.py), and method type -> URL
+# segment of its typed collection.
+_TYPES = METHOD_TYPES
 SEGMENTS = {
     "phone": "phoneMethods", "email": "emailMethods", "fido2": "fido2Methods",
     "microsoftAuthenticator": "microsoftAuthenticatorMethods", "softwareOath": "softwareOathMethods",
     "temporaryAccessPass": "temporaryAccessPassMethods", "windowsHelloForBusiness": "windowsHelloForBusinessMethods",
     "platformCredential": "platformCredentialMethods", "externalAuthenticationMethod": "externalAuthenticationMethods",
+    # Beta only: hardwareoathauthenticationmethod-delete "removes the user assignment; the token stays".
+    "hardwareOath": "hardwareOathMethods",
 }
+# Method types whose delete exists only in beta: a chain that holds one goes to beta whole (a $batch's inner URLs
+# carry no version, so v1.0 and beta requests cannot share one, nor one dependsOn chain).
+BETA_ONLY = frozenset({"hardwareOath"})
 
 # Where Entra writes method changes: the Authentication Methods service, Core Directory ("Update user", per-user
 # MFA) and self-service password reset (the registration-then-SSPR rule).
@@ -74,7 +75,7 @@ AUDIT_SERVICES = ("Authentication Methods", "Core Directory", "Self-service Pass
 
 class SdkGraphGateway(GraphGateway):
     def __init__(self, client: GraphServiceClient, *, retry_after_cap_s: float = 30.0, max_retries: int = 3,
-                 budget: GraphBudget | None = None) -> None:
+                 budget: GraphBudget | None = None, size_identity: bool = False) -> None:
         self._client = client
         self._budget = budget
         self.resent_requests = 0  # throttled or failed parts of parallel batches sent again (the timers say so)
@@ -82,6 +83,8 @@ class SdkGraphGateway(GraphGateway):
         self._cap = retry_after_cap_s
         self._max_retries = max_retries
         self._group_cache: dict[str, list[str]] = {}  # lower-cased group name -> ids
+        # GRAPH_BUDGET_IDENTITY unset: the identity bucket follows the tenant's size (counted once a day).
+        self._tenant_size: TenantSize | None = TenantSize() if (budget is not None and size_identity) else None
 
     @property
     def _v1(self) -> str:
@@ -91,8 +94,35 @@ class SdkGraphGateway(GraphGateway):
     def _beta(self) -> str:
         return self._v1.rsplit("/", 1)[0] + "/beta"
 
-    async def _raw(self, method: Method, url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    async def count_users(self) -> int:
+        """The tenant's users: ``GET /users/$count`` (an advanced query: ConsistencyLevel eventual), answered as a
+        bare number."""
+        async with graph_errors("count the tenant's users"):
+            answer = await self._raw(Method.GET, f"{self._v1}/users/$count", headers={"ConsistencyLevel": "eventual"},
+                                     sizing=True)
+        return int(answer or 0)
+
+    async def _size_budget(self) -> None:
+        """Once a day, the identity bucket sized from the tenant (tenant_size.py); a failed count keeps the
+        smallest tier's figure and is tried again on a later request."""
+        from shared.graph.tenant_size import identity_units
+
+        assert self._tenant_size is not None and self._budget is not None
+        self._tenant_size.counted_at = time.monotonic()
+        try:
+            users = await self.count_users()
+        except GraphError:
+            self._tenant_size.counted_at -= RECOUNT_RETRY_S
+            return
+        self._tenant_size.users = users
+        self._budget.set_capacity("identity", identity_units(users))
+
+    async def _raw(self, method: Method, url: str, body: Any = None, headers: dict[str, str] | None = None,
+                   *, sizing: bool = False) -> Any:
         from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+        if not sizing and self._tenant_size is not None and self._tenant_size.due():
+            await self._size_budget()
 
         info = RequestInformation()
         info.http_method = method
@@ -160,13 +190,17 @@ class SdkGraphGateway(GraphGateway):
         return str(value) if value and value != "none" else None
 
     def _method_url(self, user_id: str, method: AuthMethod) -> str:
-        return f"/users/{user_id}/authentication/{SEGMENTS[method.type]}/{method.id}"
+        url = f"/users/{user_id}/authentication/{SEGMENTS[method.type]}/{method.id}"
+        # externalauthenticationmethod-delete: "DELETE /users/{id}/authentication/externalAuthenticationMethods/
+        # {id}/$ref" (a reference is removed; the SDK has no builder for it, the page wins).
+        return url + "/$ref" if method.type == "externalAuthenticationMethod" else url
 
     async def delete_method(self, user_id: str, method: AuthMethod) -> None:
         if method.type not in SEGMENTS:
             raise ValueError(f"{method.type} methods cannot be deleted through Graph")
+        base = self._beta if method.type in BETA_ONLY else self._v1
         async with graph_errors(f"delete {method.type} method {method.id}"):
-            await self._raw(Method.DELETE, self._v1 + self._method_url(user_id, method))
+            await self._raw(Method.DELETE, base + self._method_url(user_id, method))
 
     async def delete_methods(self, user_id: str, waves: list[list[AuthMethod]]) -> list[DeleteOutcome]:
         outcomes: dict[str, DeleteOutcome] = {}
@@ -220,7 +254,8 @@ class SdkGraphGateway(GraphGateway):
                 request["dependsOn"] = [str(i - 1)]
             requests.append(request)
         async with graph_errors(f"batch delete {len(chunk)} methods of {user_id}"):
-            answer = await self._raw(Method.POST, f"{self._v1}/$batch", {"requests": requests})
+            base = self._beta if any(m.type in BETA_ONLY for m in chunk) else self._v1
+            answer = await self._raw(Method.POST, f"{base}/$batch", {"requests": requests})
         by_id = {r["id"]: r for r in (answer or {}).get("responses", [])}
         outcomes = []
         for i, method in enumerate(chunk):
@@ -243,12 +278,13 @@ class SdkGraphGateway(GraphGateway):
         return {str(r.get("id")): r for r in (answer or {}).get("responses", [])}
 
     async def snapshot(self, key: str, *, groups: Sequence[str] = ()) -> UserSnapshot:
-        """One round trip: user, directory roles, methods and the membership check of ``groups`` in a v1.0
-        $batch, and, concurrently, the beta-only signInPreferences (a batch serves one version, and beta is kept
-        to what exists nowhere else). Roles come from the typed ``transitiveMemberOf/microsoft.graph.directoryRole``
-        (a user in hundreds of groups has few roles, so the first page is nearly always the last; any further
-        page is followed) and groups from ``checkMemberGroups`` (transitive, 20 ids a call, no paging), so a user
-        in 500 groups is decided exactly, never from the first page of all memberships."""
+        """One round trip: user, directory roles and the membership check of ``groups`` in a v1.0 $batch, and,
+        concurrently, a beta $batch of signInPreferences and the methods (a batch serves one version; see
+        _preferences for why the methods are read from beta). Roles come from the typed
+        ``transitiveMemberOf/microsoft.graph.directoryRole`` (a user in hundreds of groups has few roles, so the
+        first page is nearly always the last; any further page is followed) and groups from ``checkMemberGroups``
+        (transitive, 20 ids a call, no paging) or a filtered membership read, so a user in 500 groups is decided
+        exactly, never from the first page of all memberships."""
         wanted = [g.strip() for g in groups if g.strip()]
         user_path = f"/users/{quote(key, safe='@')}"
         # A type cast on a membership collection takes the advanced query parameters (user-list-transitivememberof:
@@ -261,7 +297,6 @@ class SdkGraphGateway(GraphGateway):
             {"id": "roles", "method": "GET", "headers": advanced,
              "url": f"{user_path}/transitiveMemberOf/microsoft.graph.directoryRole"
                     "?$count=true&$select=id,displayName,roleTemplateId"},
-            {"id": "methods", "method": "GET", "url": f"{user_path}/authentication/methods"},
         ]
         ids = [g for g in wanted if _GUID.fullmatch(g)]
         names = [g for g in wanted if not _GUID.fullmatch(g)]
@@ -350,8 +385,7 @@ class SdkGraphGateway(GraphGateway):
             if mine:
                 held_names.add(name)
                 held_ids |= {str(g.get("id", "")).lower() for g in mine}
-        method_rows = await self._rest(answers["methods"], f"list methods of {key}")
-        methods = [_method_from_json(m) for m in method_rows]
+        methods = [_method_from_json(m) for m in (preferences or {}).get("methods", [])]
         default = (preferences or {}).get("userPreferredMethodForSecondaryAuthentication")
         checked = {g.lower() for g in wanted}
         return UserSnapshot(
@@ -362,9 +396,11 @@ class SdkGraphGateway(GraphGateway):
             methods=[m for m in methods if m.type != "password"],
             default_method=str(default) if default and default != "none" else None)
 
-    async def _rest(self, first: dict[str, Any], what: str, headers: dict[str, str] | None = None
-                    ) -> list[dict[str, Any]]:
-        """A collection whose first page came in a $batch: its rows, and every page after it."""
+    async def _rest(self, first: dict[str, Any], what: str, headers: dict[str, str] | None = None,
+                    version: str = "v1.0") -> list[dict[str, Any]]:
+        """A collection whose first page came in a $batch: its rows, and every page after it (a nextLink is
+        absolute, so the version only says where the first page came from)."""
+        del version
         rows = list(first.get("value") or [])
         if first.get("@odata.nextLink"):
             rows += await self._pages(str(first["@odata.nextLink"]), what, headers)
@@ -395,10 +431,30 @@ class SdkGraphGateway(GraphGateway):
         return out
 
     async def _preferences(self, user_path: str) -> dict[str, Any]:
-        """The one beta read of a reset: signInPreferences has no v1.0 equivalent."""
-        async with graph_errors(f"read sign-in preferences of {user_path.rsplit('/', 1)[-1]}"):
-            body = await self._raw(Method.GET, f"{self._beta}{user_path}/authentication/signInPreferences")
-        return body if isinstance(body, dict) else {}
+        """The beta half of a reset's read, one beta $batch beside the v1.0 one: signInPreferences (beta only)
+        and the user's methods. The methods come from beta because only beta lists hardware OATH tokens
+        (hardwareoathauthenticationmethod-list; v1.0's methods list leaves them out); reading them here instead of
+        from v1.0 keeps the read at two requests in the reports bucket, where a third, beta-only
+        hardwareOathMethods read would cost every reset one more token of five per 10 s. The methods come back
+        under ``"methods"``."""
+        who = user_path.rsplit("/", 1)[-1]
+        requests = [{"id": "prefs", "method": "GET", "url": f"{user_path}/authentication/signInPreferences"},
+                    {"id": "methods", "method": "GET", "url": f"{user_path}/authentication/methods"}]
+        answers = await self._batch("beta", requests, f"read sign-in preferences of {who}")
+        out: dict[str, Any] = {}
+        for rid in ("prefs", "methods"):
+            item = answers.get(rid, {"status": 500})
+            status = int(item.get("status", 500))
+            if status >= 300:
+                error = (item.get("body") or {}).get("error", {})
+                raise classify(status, error.get("code", ""), error.get("message", ""), item.get("headers"),
+                               what=f"read {rid} of {who}")
+            body = item.get("body") or {}
+            if rid == "prefs":
+                out.update(body if isinstance(body, dict) else {})
+            else:
+                out["methods"] = await self._rest(body, f"list methods of {who}")
+        return out
 
     # -- many users at once (the timers) -----------------------------------------------------------------
     async def _pages(self, url: str, what: str, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -417,10 +473,14 @@ class SdkGraphGateway(GraphGateway):
         query = urlencode({"$filter": odata_filter, "$select": ",".join(select), "$top": "999"})
         return await self._pages(f"{self._v1}/users?{query}", f"list users where {odata_filter}")
 
-    async def registered_with(self, method: str) -> list[dict[str, Any]]:
+    async def registered_with(self, *methods: str) -> list[dict[str, Any]]:
+        """Rows whose methodsRegistered holds any of ``methods`` (every spelling of a method in one request:
+        the filters are or'ed)."""
         from urllib.parse import urlencode
 
-        query = urlencode({"$filter": f"methodsRegistered/any(m: m eq '{_quote(method)}')", "$top": "999"})
+        clause = " or ".join(f"methodsRegistered/any(m: m eq '{_quote(m)}')" for m in methods)
+        # No $top: the List page documents none (the report pages by itself), and Graph refuses one.
+        query = urlencode({"$filter": clause})
         return await self._pages(f"{self._v1}/reports/authenticationMethods/userRegistrationDetails?{query}",
                                  "read the registration details report")
 
@@ -433,7 +493,8 @@ class SdkGraphGateway(GraphGateway):
             out |= {str(m["id"]).lower() for m in members if m.get("id")}
         return out
 
-    async def _many(self, method: str, urls: dict[str, str]) -> dict[str, tuple[int, Any, Any]]:
+    async def _many(self, method: str, urls: dict[str, str], version: str = "v1.0"
+                    ) -> dict[str, tuple[int, Any, Any]]:
         """Parallel $batches (no dependsOn: the other shape Graph accepts), throttled parts resent as asked."""
         keys = list(urls)
         out: dict[str, tuple[int, Any, Any]] = {}
@@ -442,7 +503,7 @@ class SdkGraphGateway(GraphGateway):
             pending = list(part)
             for attempt in range(self._max_retries + 2):
                 requests = [{"id": str(i), "method": method, "url": urls[k]} for i, k in enumerate(pending)]
-                answers = await self._batch("v1.0", requests, f"{method} {len(pending)} requests")
+                answers = await self._batch(version, requests, f"{method} {len(pending)} requests")
                 wait, again = 0.0, []
                 for i, key in enumerate(pending):
                     item = answers.get(str(i), {"status": 500})
@@ -478,20 +539,20 @@ class SdkGraphGateway(GraphGateway):
         await asyncio.gather(*(gated(c) for c in chunks))
         return out
 
-    async def get_many(self, urls: dict[str, str]) -> dict[str, tuple[int, Any]]:
+    async def get_many(self, urls: dict[str, str], version: str = "v1.0") -> dict[str, tuple[int, Any]]:
         """Each answer whole: a collection that came back with a nextLink is read to its last page (a role with
         more members than a page holds is still every member)."""
         out: dict[str, tuple[int, Any]] = {}
-        for key, (status, body, _h) in (await self._many("GET", urls)).items():
+        for key, (status, body, _h) in (await self._many("GET", urls, version)).items():
             if status < 300 and isinstance(body, dict) and body.get("@odata.nextLink"):
                 body = {**body, "value": await self._rest(body, f"read {urls[key]}")}
                 body.pop("@odata.nextLink", None)
             out[key] = (status, body)
         return out
 
-    async def delete_many(self, urls: dict[str, str]) -> dict[str, GraphError | None]:
+    async def delete_many(self, urls: dict[str, str], version: str = "v1.0") -> dict[str, GraphError | None]:
         out: dict[str, GraphError | None] = {}
-        for key, (status, body, headers) in (await self._many("DELETE", urls)).items():
+        for key, (status, body, headers) in (await self._many("DELETE", urls, version)).items():
             if status < 300 or status == 404:
                 out[key] = None
                 continue
@@ -515,6 +576,9 @@ class SdkGraphGateway(GraphGateway):
         if tap is not None:
             pending.append(_Op("tap", tap=tap))
         attempts = 0
+        # A user with a hardware token: the whole chain goes to beta (revokeSignInSessions and the TAP exist there
+        # too), keeping two sequential round trips instead of a third for a v1.0 chain beside a beta one.
+        version = "beta" if any(m.type in BETA_ONLY for m in deletes) else "v1.0"
         found_later: list[AuthMethod] = []  # methods Graph still had when it refused the default
         spread = 0
         while pending:
@@ -527,7 +591,7 @@ class SdkGraphGateway(GraphGateway):
                 spread += 1
             chunk = head[:fits]
             requests = planned[:fits]
-            answers = await self._batch("v1.0", requests, f"reset chain of {user_id}")
+            answers = await self._batch(version, requests, f"reset chain of {user_id}")
             result.round_trips += 1
             broken: tuple[int, GraphError] | None = None
             for i, op in enumerate(chunk):

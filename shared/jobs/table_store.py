@@ -210,21 +210,17 @@ class TableJobStore(JobStore):
         return count
 
     async def list_by_state(self, state: JobState, limit: int = 100) -> list[Job]:
-        await self.ensure_tables()
-        found: list[Job] = []
-        entities = self._jobs().query_entities(
-            "RowKey eq @row and State eq @state", parameters={"row": _ROW, "state": state.value})
-        async for entity in entities:
-            found.append(_from_entity(entity))
-        found.sort(key=lambda j: j.created_at, reverse=True)
-        return found[:limit]
-
+        return await self._list_where("State", state.value, limit)
 
     async def list_by_kind(self, kind: JobKind, limit: int = 100) -> list[Job]:
+        return await self._list_where("Kind", kind.value, limit)
+
+    async def _list_where(self, column: str, value: str, limit: int) -> list[Job]:
+        """Job rows whose ``column`` is ``value``, newest first (``column`` is ours, never input)."""
         await self.ensure_tables()
         found: list[Job] = []
         entities = self._jobs().query_entities(
-            "RowKey eq @row and Kind eq @kind", parameters={"row": _ROW, "kind": kind.value})
+            f"RowKey eq @row and {column} eq @value", parameters={"row": _ROW, "value": value})
         async for entity in entities:
             found.append(_from_entity(entity))
         found.sort(key=lambda j: j.created_at, reverse=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shared.graph.method_names import PHISHING_RESISTANT_TYPES
 from shared.posture.data import Account, TenantPosture
 from shared.posture.grants import DETECTION, MAIL, POSTURE_FIX, RESET
 from shared.posture.model import Check
@@ -16,7 +17,7 @@ REGISTER = "urn:user:registersecurityinfo"
 ACTIVE = {"enabled", "enabledForReportingButNotEnforced"}
 PAA, AUTH_ADMIN, GA = ("Privileged Authentication Administrator", "Authentication Administrator",
                        "Global Administrator")
-PHISHING_RESISTANT = {"fido2", "windowsHelloForBusiness", "platformCredential"}
+PHISHING_RESISTANT = set(PHISHING_RESISTANT_TYPES)  # decided once, in shared/graph/method_names.py
 
 
 def _users(policy: dict[str, Any]) -> dict[str, Any]:

@@ -222,3 +222,52 @@ def _json_names(parsed: Any) -> dict[str, str]:
         return _json_names_of(type(parsed))
     except Exception:  # a model that cannot be built bare: judge its properties by name only
         return {}
+
+
+def judge_error(body: Any, where: str) -> list[str]:
+    """An error answer as Graph documents it ("Microsoft Graph error responses and resource types"): an object
+    ``error`` with string ``code`` and ``message`` and an ``innerError`` object, parsed by the SDK's ODataError."""
+    import json
+
+    from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
+    from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return [f"{where}: an error answer without an 'error' object"]
+    error = body["error"]
+    problems = [f"{where}: error.{k} is not a string" for k in ("code", "message") if not isinstance(error.get(k),
+                                                                                                    str)]
+    if not isinstance(error.get("innerError"), dict):
+        problems.append(f"{where}: error.innerError is missing")
+    node = JsonParseNodeFactory().get_root_parse_node("application/json", json.dumps(body).encode())
+    parsed = node.get_object_value(ODataError)
+    if parsed.error is None or parsed.error.code != error.get("code"):
+        problems.append(f"{where}: the SDK's ODataError does not read the error's code")
+    return problems
+
+
+def judge_envelope(body: Any, where: str) -> list[str]:
+    """A $batch answer (json-batching): ``responses``, each with ``id``, an integer ``status``, optional
+    ``headers`` (an object of strings) and ``body``."""
+    if not isinstance(body, dict) or not isinstance(body.get("responses"), list):
+        return [f"{where}: a $batch answer without a 'responses' list"]
+    problems = []
+    for item in body["responses"]:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not isinstance(item.get("status"),
+                                                                                               int):
+            problems.append(f"{where}: a response without a string id and an integer status")
+        elif "headers" in item and not (isinstance(item["headers"], dict) and
+                                        all(isinstance(v, str) for v in item["headers"].values())):
+            problems.append(f"{where}: response {item['id']} has headers that are not strings")
+    return problems
+
+
+def judge_collection(body: Any, where: str) -> list[str]:
+    """A collection page: ``value`` a list, an ``@odata.nextLink`` (when present) an absolute URL."""
+    if not isinstance(body, dict) or "value" not in body or isinstance(body["value"], bool | int | float | str):
+        return []  # not a collection: an action's primitive answer ({"value": true}) is judged by its model
+    problems = [] if isinstance(body["value"], list) else [f"{where}: value is not a list"]
+    link = body.get("@odata.nextLink")
+    if link is not None and not (isinstance(link, str) and link.startswith(("http://", "https://"))):
+        problems.append(f"{where}: @odata.nextLink is not an absolute URL")
+    return problems
