@@ -396,11 +396,10 @@ class SdkGraphGateway(GraphGateway):
             methods=[m for m in methods if m.type != "password"],
             default_method=str(default) if default and default != "none" else None)
 
-    async def _rest(self, first: dict[str, Any], what: str, headers: dict[str, str] | None = None,
-                    version: str = "v1.0") -> list[dict[str, Any]]:
+    async def _rest(self, first: dict[str, Any], what: str, headers: dict[str, str] | None = None
+                    ) -> list[dict[str, Any]]:
         """A collection whose first page came in a $batch: its rows, and every page after it (a nextLink is
-        absolute, so the version only says where the first page came from)."""
-        del version
+        absolute: it names its own version)."""
         rows = list(first.get("value") or [])
         if first.get("@odata.nextLink"):
             rows += await self._pages(str(first["@odata.nextLink"]), what, headers)
