@@ -28,6 +28,17 @@ def _give(box: Sandbox | GraphSimulator, upn: str, index: int, **spec: Any) -> s
     return method.id
 
 
+async def _report(graph_http: httpx.AsyncClient) -> list[dict[str, Any]]:
+    """Every row of the registration report, page after page."""
+    rows: list[dict[str, Any]] = []
+    url: str | None = "/v1.0/reports/authenticationMethods/userRegistrationDetails"
+    while url:
+        page = (await graph_http.get(url)).json()
+        rows += page["value"]
+        url = page.get("@odata.nextLink")
+    return rows
+
+
 # -- methodsRegistered vocabulary -----------------------------------------------------------------------------
 def test_one_table_names_every_spelling_and_decides_phishing_resistance_once() -> None:
     fido = set(spellings("fido2"))
@@ -48,12 +59,7 @@ async def test_the_report_answers_with_the_current_names(graph_http: httpx.Async
     _give(graph_sim, "ada.lovelace@contoso.example", 80, type="fido2", displayName="key")
     _give(graph_sim, "grace.hopper@contoso.example", 81, type="fido2", displayName="key",
           registeredAs="fido2SecurityKey")
-    rows: list[dict[str, Any]] = []
-    url: str | None = "/v1.0/reports/authenticationMethods/userRegistrationDetails"
-    while url:
-        page = (await graph_http.get(url)).json()
-        rows += page["value"]
-        url = page.get("@odata.nextLink")
+    rows = await _report(graph_http)
     every = {m for r in rows for m in r["methodsRegistered"]}
     assert "fido2" not in every and {"passKeyDeviceBound", "fido2SecurityKey"} <= every
     assert "qrCode" in every  # the frontline worker's QR code
@@ -239,12 +245,7 @@ async def test_every_name_the_report_answers_is_a_documented_one(graph_http: htt
     for index, kind in enumerate(("fido2", "windowsHelloForBusiness", "platformCredential", "softwareOath",
                                   "externalAuthenticationMethod", "hardwareOath", "temporaryAccessPass")):
         _give(graph_sim, "ada.lovelace@contoso.example", 90 + index, type=kind, displayName="x")
-    rows: list[dict[str, Any]] = []
-    url: str | None = "/v1.0/reports/authenticationMethods/userRegistrationDetails"
-    while url:
-        page = (await graph_http.get(url)).json()
-        rows += page["value"]
-        url = page.get("@odata.nextLink")
+    rows = await _report(graph_http)
     answered = {m for r in rows for m in r["methodsRegistered"]}
     assert answered and answered <= set(NAMES), answered - set(NAMES)
     assert "fido2" not in answered  # the current spelling, never the v1.0 page's older example
