@@ -69,10 +69,6 @@ class ScanResult:
                 "merged": self.merged, "findings": len(self.findings), "unavailable": self.unavailable}
 
 
-# methodsRegistered name -> (AuthMethod.type, phone type) for containment: every spelling (method_names.py).
-_CONTAIN_TYPES: dict[str, tuple[str, str | None]] = dict(LISTED_AS)
-
-
 @dataclass
 class MonitorService:
     settings: Settings
@@ -395,7 +391,7 @@ class MonitorService:
 def _new_methods(methods: list[AuthMethod], finding: Finding) -> list[AuthMethod]:
     """The methods the finding's event added: of its types, created at or after its time (less a minute of
     clock skew); phones and e-mail carry no creation time and are matched by type."""
-    wanted = [_CONTAIN_TYPES[m] for m in finding.methods if m in _CONTAIN_TYPES]
+    wanted = [LISTED_AS[m] for m in finding.methods if m in LISTED_AS]
     out = []
     for method in methods:
         for kind, phone in wanted:

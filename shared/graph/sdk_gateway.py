@@ -53,9 +53,7 @@ BATCH_LIMIT = 20
 RECOUNT_RETRY_S = 23 * 3600.0  # a count that failed is tried again an hour later, not a day
 CHECK_MEMBER_GROUPS_LIMIT = 20  # user-checkmembergroups: "up to a maximum of 20 groups per request"
 
-# @odata.type suffix -> mfaops method type (the one table: shared/graph/method_names.py), and method type -> URL
-# segment of its typed collection.
-_TYPES = METHOD_TYPES
+# Method type -> URL segment of its typed collection (the types themselves: shared/graph/method_names.py).
 SEGMENTS = {
     "phone": "phoneMethods", "email": "emailMethods", "fido2": "fido2Methods",
     "microsoftAuthenticator": "microsoftAuthenticatorMethods", "softwareOath": "softwareOathMethods",
@@ -175,7 +173,7 @@ class SdkGraphGateway(GraphGateway):
             page = await self._client.users.by_user_id(user_id).authentication.methods.get()
         found = []
         for item in (page.value if page else None) or []:
-            kind = _TYPES.get((item.odata_type or "").rsplit(".", 1)[-1], "")
+            kind = METHOD_TYPES.get((item.odata_type or "").rsplit(".", 1)[-1], "")
             if kind == "password" or not item.id:
                 continue
             label = getattr(item, "phone_type", None) or getattr(item, "display_name", None) or ""
@@ -931,7 +929,7 @@ def _tap_from_json(body: dict[str, Any]) -> IssuedTap:
 
 
 def _method_from_json(item: dict[str, Any]) -> AuthMethod:
-    kind = _TYPES.get(str(item.get("@odata.type", "")).rsplit(".", 1)[-1], "unknown")
+    kind = METHOD_TYPES.get(str(item.get("@odata.type", "")).rsplit(".", 1)[-1], "unknown")
     created = item.get("createdDateTime")
     return AuthMethod(type=kind, id=str(item.get("id", "")),
                       label=str(item.get("phoneType") or item.get("displayName") or ""),

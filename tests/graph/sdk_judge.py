@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox.graph.wirelog import shape as path_shape  # ids as "{}": the same shape the wire log dedupes by
+
 _TEMPLATE = re.compile(r'super\(\).__init__\(request_adapter, "\{\+baseurl\}([^"]*?)(?:\{\?([^}]*)\})?"')
 _METHOD = re.compile(r"^    async def (get|post|patch|put|delete)\(self.*?(?=^    (?:async )?def |^    class |\Z)",
                      re.DOTALL | re.MULTILINE)
@@ -121,8 +123,8 @@ class Verdict:
 
 
 def judge_request(method: str, version: str, path: str, query: list[str]) -> Verdict:
-    shape = "/" + "/".join("{}" if _looks_like_id(s) else s for s in _segments(path))
-    allowed = ALLOWED.get((method, version, _shape_with_ids(path)))
+    shape = path_shape(path)
+    allowed = ALLOWED.get((method, version, shape))
     if allowed:
         return Verdict(True, f"allowed by {allowed}")
     builder = resolve(version, path)
@@ -138,15 +140,6 @@ def judge_request(method: str, version: str, path: str, query: list[str]) -> Ver
     return Verdict(True)
 
 
-_ID = re.compile(r"^([0-9a-fA-F-]{36}|[^/@]+@[^/]+|\d+|[A-Za-z0-9+/=_-]{40,})$")
-
-
-def _looks_like_id(segment: str) -> bool:
-    return bool(_ID.match(segment))
-
-
-def _shape_with_ids(path: str) -> str:
-    return "/" + "/".join("{}" if _looks_like_id(s) else s for s in _segments(path))
 
 
 def model_for(method: str, version: str, path: str) -> Any | None:
@@ -172,7 +165,7 @@ def judge_response(method: str, version: str, path: str, body: Any) -> list[str]
     node = JsonParseNodeFactory().get_root_parse_node("application/json", json.dumps(body).encode())
     parsed = node.get_object_value(model)
     problems: list[str] = []
-    _compare(parsed, body, f"{method} /{version}{_shape_with_ids(path)}", problems)
+    _compare(parsed, body, f"{method} /{version}{path_shape(path)}", problems)
     return problems
 
 
