@@ -51,12 +51,16 @@ async def run(inputs: int, tickets: int, fault_rate: float, seed: int) -> dict[s
 
     started = time.perf_counter()
     try:
+        from sandbox.chaos_verify import verification_doors
+
+        gate = await verification_doors(box, seed=seed, forged=max(20, inputs // 50))
         summary = await hostile_doors(box, inputs, seed=seed)
         await faulted_workload(box, tickets=tickets, fault_rate=fault_rate, seed=seed, summary=summary,
                                restart_tables=restart_tables)
         summary.secrets_found = secrets_in(box, [*capture.lines, *await everything_written(box)])
         least_privilege(box, summary)
         result = summary.to_dict()
+        result["verification_attacks"] = gate.to_dict()  # proof before reset's doors (issue 25)
         result.update(azurite_restarts=state["restarts"], seconds=round(time.perf_counter() - started, 1),
                       tap_values_issued=len(box.graph.issued_tap_values), log_lines_scanned=len(capture.lines),
                       graph_calls=len(box.graph.calls))

@@ -8,6 +8,9 @@ extension microsoftGraphV1
 @description('azd environment name: makes the registration unique per environment.')
 param environmentName string
 
+@description('The Function App\'s host name: App Service Authentication\'s sign-in returns to it (the manager\'s page).')
+param appHostName string
+
 var appRoles = [
   {
     value: 'Jobs.Read'
@@ -27,6 +30,12 @@ var appRoles = [
     description: 'POST /api/jobs/{job_id}/retry: approve a parked job or re-run a failed one.'
     id: guid('mfaops', environmentName, 'Jobs.Retry')
   }
+  {
+    value: 'Jobs.Verify'
+    displayName: 'Attest a call-back for a reset'
+    description: 'POST /api/jobs/{job_id}/verify/callback: the agent called the user back on the number on record.'
+    id: guid('mfaops', environmentName, 'Jobs.Verify')
+  }
 ]
 
 resource api 'Microsoft.Graph/applications@v1.0' = {
@@ -34,6 +43,12 @@ resource api 'Microsoft.Graph/applications@v1.0' = {
   displayName: 'mfaops API (${environmentName})'
   signInAudience: 'AzureADMyOrg'
   api: { requestedAccessTokenVersion: 2 }
+  // A manager opens the approval page in a browser: App Service Authentication signs them in (no client secret:
+  // the OpenID Connect implicit flow for the ID token) and returns here.
+  web: {
+    redirectUris: ['https://${appHostName}/.auth/login/aad/callback']
+    implicitGrantSettings: { enableIdTokenIssuance: true }
+  }
   appRoles: [for role in appRoles: {
     allowedMemberTypes: ['User', 'Application']
     description: role.description
@@ -46,8 +61,10 @@ resource api 'Microsoft.Graph/applications@v1.0' = {
 
 resource apiPrincipal 'Microsoft.Graph/servicePrincipals@v1.0' = {
   appId: api.appId
-  // Only users and apps assigned one of the roles get a token for the API at all.
-  appRoleAssignmentRequired: true
+  // Any user of the tenant may sign in: a manager approving a reset holds no role (their object id is the check,
+  // against the user's manager in the directory). Every operator route still demands its app role in code
+  // (shared/identity/principal.py: 403 without it), so signing in alone grants nothing there.
+  appRoleAssignmentRequired: false
 }
 
 output clientId string = api.appId
@@ -55,4 +72,5 @@ output appRoleIds object = {
   jobsRead: appRoles[0].id
   tapRetrieve: appRoles[1].id
   jobsRetry: appRoles[2].id
+  jobsVerify: appRoles[3].id
 }

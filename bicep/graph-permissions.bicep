@@ -30,6 +30,9 @@ var detectionRoles = [
 @description('E-mail alerts through Graph sendMail (the monitor\'s mail sink). Off unless enabled.')
 param enableMailAlerts bool = false
 
+@description('Proof before reset asks the user\'s manager by mail (sendMail as ALERT_MAIL_FROM). On while VERIFY_POLICY uses the manager proof, as the built-in default does; confine Mail.Send to the sender mailbox (README).')
+param enableManagerApproval bool = true
+
 @description('Let `mfaops posture apply-registration-policy` create/update the registration CA policy. Off unless enabled.')
 param enablePostureFix bool = false
 
@@ -37,7 +40,7 @@ param enablePostureFix bool = false
 param enablePerUserMfaChange bool = false
 
 var mailRoles = [
-  'Mail.Send' // alerts: send the alert mail from the alert mailbox (user-sendmail)
+  'Mail.Send' // alerts and the manager's approval request: mail from the mfaops mailbox (user-sendmail)
 ]
 var postureFixRoles = [
   'Policy.ReadWrite.ConditionalAccess' // posture fix: create/update the registration CA policy
@@ -45,7 +48,8 @@ var postureFixRoles = [
 var perUserMfaRoles = [
   'Policy.ReadWrite.AuthenticationMethod' // per-user MFA: PATCH authentication/requirements
 ]
-var wanted = concat(resetRoles, enableDetection ? detectionRoles : [], enableMailAlerts ? mailRoles : [],
+var wanted = concat(resetRoles, enableDetection ? detectionRoles : [],
+  enableMailAlerts || enableManagerApproval ? mailRoles : [],
   enablePostureFix ? postureFixRoles : [], enablePerUserMfaChange ? perUserMfaRoles : [])
 
 resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for role in wanted: {

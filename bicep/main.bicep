@@ -79,7 +79,11 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
 module apiApp 'api-app.bicep' = {
   name: 'mfaops-api-app'
   scope: rg
-  params: { environmentName: environmentName }
+  params: {
+    environmentName: environmentName
+    // The site's default host name, as resources.bicep names the site ('func-mfaops-' + the same token).
+    appHostName: 'func-mfaops-${toLower(uniqueString(subscription().id, rg.id, environmentName))}.azurewebsites.net'
+  }
 }
 
 module resources 'resources.bicep' = {

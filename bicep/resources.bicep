@@ -401,6 +401,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ALERT_SINKS', value: alertSinks }
         { name: 'ALERT_MIN_SEVERITY', value: 'medium' }
         { name: 'TEAMS_WEBHOOK_URL', value: '@Microsoft.KeyVault(SecretUri=${teamsWebhookSecret.properties.secretUri})' }
+        { name: 'VERIFY_POLICY', value: '' }
+        { name: 'VERIFY_FAILURES_ALERT', value: '2' }
+        { name: 'VERIFY_ON_FAILURE', value: 'none' }
+        { name: 'APP_BASE_URL', value: '' }
         { name: 'ALERT_MAIL_FROM', value: '' }
         { name: 'ALERT_MAIL_TO', value: '' }
         { name: 'ALERT_SERVICENOW_TABLE', value: 'incident' }
@@ -433,8 +437,10 @@ resource siteAuth 'Microsoft.Web/sites/config@2024-04-01' = {
     globalValidation: {
       requireAuthentication: true
       unauthenticatedClientAction: 'Return401'
-      // ServiceNow holds no Entra token: function key + HMAC signature authenticate the webhook.
-      excludedPaths: ['/api/itsm/servicenow']
+      // ServiceNow holds no Entra token: function key + HMAC signature authenticate the webhook. The manager's
+      // approval page answers an anonymous browser itself (a redirect to /.auth/login/aad), so a link in a mail
+      // works; its decision and TAP routes need the signed-in manager (the principal header, 401 without one).
+      excludedPaths: ['/api/itsm/servicenow', '/api/verify/manager/*']
     }
     identityProviders: {
       azureActiveDirectory: {

@@ -17,7 +17,7 @@ from shared.jobs.model import JobState
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
-    status: str  # pass | fail | skip
+    status: str  # pass | warn | fail | skip
     detail: str
     fix: str = ""
 
@@ -39,7 +39,7 @@ FEATURES: list[tuple[str, str, str | None]] = [
 
 
 async def diagnose(container: Container, *, roles: frozenset[str] | None) -> list[Check]:
-    checks = [Check("settings", "pass", "every setting is valid")]
+    checks = [Check("settings", "pass", "every setting is valid"), _verification(container)]
     checks.append(await _storage(container))
     graph_check, user_id = await _graph(container)
     checks.append(graph_check)
@@ -48,6 +48,26 @@ async def diagnose(container: Container, *, roles: frozenset[str] | None) -> lis
     checks.append(await _servicenow(container))
     checks.append(_servicebus(container))
     return checks
+
+
+def _verification(container: Container) -> Check:
+    """The proof-before-reset gate: off is a warning (any approved ticket then resets MFA), unreadable a failure."""
+    from shared.verify.policy import VerifyPolicyError, policy_in_force
+
+    settings = container.settings
+    try:
+        policy = policy_in_force(settings.verify_policy)
+    except VerifyPolicyError as exc:
+        return Check("verification", "fail", str(exc)[:200], "fix the policy file (errors name line and field)")
+    if policy is None:
+        return Check("verification", "warn", "VERIFY_POLICY=none: resets are not gated by any proof of identity; "
+                     "an approved ticket alone resets MFA", "unset VERIFY_POLICY (the built-in policy) or name a "
+                     "policy file")
+    tiers = ", ".join(f"{t.id} ({t.require.mode} of {', '.join(t.require.kinds) or 'nothing'})" for t in policy.tiers)
+    if any("manager" in t.require.kinds for t in policy.tiers) and not settings.alert_mail_from:
+        return Check("verification", "warn", f"tiers {tiers}; managers are not mailed: ALERT_MAIL_FROM is not set",
+                     "set ALERT_MAIL_FROM to the mfaops mailbox (and grant Mail.Send confined to it)")
+    return Check("verification", "pass", f"tiers {tiers}")
 
 
 async def _storage(container: Container) -> Check:

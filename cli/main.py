@@ -9,6 +9,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -203,7 +204,8 @@ def who_reset(user: str) -> None:
     jobs = run(work)
     rows = []
     for job in jobs:
-        approvers = [s.data.get("by", "") for s in job.steps if s.action in ("retry", "approval")]
+        approvers = [s.data.get("by", "") for s in job.steps if s.action in ("retry", "approval")
+                     or (s.action == "proof" and s.outcome.endswith(("approved", "passed")))]
         options = next((s for s in job.steps if s.action == "options"), None)
         why = str(options.data.get("reason", "")) if options else ""
         rows.append({"job_id": job.job_id, "state": job.state.value, "at": job.created_at.isoformat(), "reason": why,
@@ -311,8 +313,8 @@ INPUT_REJECTIONS = frozenset({"user_not_found"})
 def exit_for(job_state: str, code: str = "") -> int:
     if job_state == "rejected" and code in INPUT_REJECTIONS:
         return EXIT_USAGE
-    return {"succeeded": EXIT_OK, "rejected": EXIT_REFUSED, "awaiting_approval": EXIT_REFUSED}.get(job_state,
-                                                                                                      EXIT_FAILED)
+    return {"succeeded": EXIT_OK, "rejected": EXIT_REFUSED, "awaiting_approval": EXIT_REFUSED,
+            "verification_failed": EXIT_REFUSED, "awaiting_verification": EXIT_OK}.get(job_state, EXIT_FAILED)
 
 
 @app.command("reset")
@@ -328,18 +330,28 @@ def reset(user: str = typer.Argument("", help="UPN or object id (or --from-file)
           batch_id: str = typer.Option("", "--batch-id", help="resume this bulk run: done users are skipped"),
           concurrency: int = typer.Option(4, "--concurrency", min=1, max=32),
           allow_over_limit: bool = typer.Option(False, "--allow-over-limit", help="a bulk run past the limit"),
+          no_wait: bool = typer.Option(False, "--no-wait", help="return while the job awaits verification"),
+          verify_policy: Path | None = typer.Option(None, "--verify-policy",
+                                                    help="bulk: a policy that adds proofs to the tiers in force "
+                                                         "(needs --approved-by)"),
           yes: bool = typer.Option(False, "--yes", help="do not ask")) -> None:
     """Reset a user's MFA by hand, guarded and recorded exactly like a ticket's reset.
 
     Example: mfaops --local reset ada.lovelace@contoso.example --by desk@contoso.example --reason "lost phone" --yes
 
     Bulk: mfaops reset --from-file users.csv --by secops@contoso.example --reason "phishing" --batch-id phish-1
+
+    With the verification gate (VERIFY_POLICY), the job waits for its proofs: this command says where they stand
+    and waits (exit 0 succeeded, 3 verification failed or refused, 1 failed); --no-wait returns at once (exit 0).
     """
     if from_file is not None:
         if user:
             fail("give USER or --from-file, not both", EXIT_USAGE)
-        bulk(from_file, by, reason, batch_id, concurrency, allow_over_limit, approved_by, no_revoke, no_tap, yes)
+        bulk(from_file, by, reason, batch_id, concurrency, allow_over_limit, approved_by, no_revoke, no_tap, yes,
+             verify_policy)
         return
+    if verify_policy is not None:
+        fail("--verify-policy is for bulk runs (--from-file)", EXIT_USAGE)
     if not user:
         fail("USER (or --from-file) is required", EXIT_USAGE)
     valid_user(user)
@@ -379,9 +391,17 @@ def reset(user: str = typer.Argument("", help="UPN or object id (or --from-file)
             fail("--approved-by must be a second person, not --by", EXIT_USAGE)
         confirm(f"Reset the MFA of {user} (methods removed{'' if no_revoke else ', sessions revoked'}"
                 f"{'' if no_tap else ', a TAP issued'})?", yes)
+        if reveal_tap and not no_tap:
+            delivery = await service.tap_delivery_for(user)
+            if delivery != "operator":
+                fail(f"--reveal-tap: the verification policy gives this user's TAP to the "
+                     f"{delivery.replace('_', ' ')} (tap_delivery {delivery}), never to an operator: nothing was done",
+                     EXIT_REFUSED)
         order = OperatorReset(user=user, by=who.by, reason=reason, revoke=not no_revoke, issue_tap=not no_tap,
                               approved_by=approved_by, by_asserted=who.asserted)
         job = await service.reset_by_operator(order)
+        if job.state is JobState.AWAITING_VERIFICATION and not no_wait:
+            job = await wait_for_verification(c, job)
         tap = None
         if reveal_tap and job.state is JobState.SUCCEEDED and any(
                 s.action == "issue_tap" and s.outcome == "issued" for s in job.steps):
@@ -407,8 +427,30 @@ def reset(user: str = typer.Argument("", help="UPN or object id (or --from-file)
     raise typer.Exit(exit_for(job.state.value, job.error.code if job.error else ""))
 
 
+async def wait_for_verification(c: Container, job: Any) -> Any:
+    """Say where the proofs stand and wait, with a spinner on stderr, until the job leaves
+    awaiting_verification (the expiry ends it at the latest: status() ends an expired one)."""
+    from datetime import UTC, datetime
+
+    v = job.verification
+    err.print(f"job {job.job_id} awaits verification: {v.mode} of {', '.join(v.kinds)} (tier {v.tier}), expires "
+              f"{v.expires_at.isoformat() if v.expires_at else '?'}; `mfaops verify status {job.job_id}` shows it",
+              markup=False, highlight=False)
+    service = c.verification_service()
+    with err.status("waiting for the proofs (Ctrl-C stops waiting; the job goes on)", spinner="dots"):
+        while job.state is JobState.AWAITING_VERIFICATION:
+            await asyncio.sleep(1.0)
+            job = await service.status(job.job_id)
+            if v.expires_at and datetime.now(UTC) > v.expires_at + timedelta(minutes=5):
+                break  # a clock apart from the store's: give the job back as it stands
+    while job.state in (JobState.QUEUED, JobState.RUNNING):  # a ticket's job goes on through the queue
+        await asyncio.sleep(1.0)
+        job = await c.job_store().get(job.job_id)
+    return job
+
+
 def bulk(path: Path, by: str, reason: str, batch_id: str, concurrency: int, allow_over_limit: bool,
-         approved_by: str, no_revoke: bool, no_tap: bool, yes: bool) -> None:
+         approved_by: str, no_revoke: bool, no_tap: bool, yes: bool, verify_policy: Path | None = None) -> None:
     from shared.reset.bulk import MAX_CSV_BYTES, parse_users_csv, pending_rows, run_bulk
 
     if not path.is_file():
@@ -431,6 +473,9 @@ def bulk(path: Path, by: str, reason: str, batch_id: str, concurrency: int, allo
         valid_upn(approved_by, "--approved-by")
     if allow_over_limit and not approved_by:
         fail("--allow-over-limit needs --approved-by (a second person)", EXIT_USAGE)
+    stricter = ""
+    if verify_policy is not None:
+        stricter = bulk_verify_policy(verify_policy, approved_by)
     import re
     import secrets
     from datetime import UTC, datetime
@@ -484,7 +529,8 @@ def bulk(path: Path, by: str, reason: str, batch_id: str, concurrency: int, allo
         try:
             return await run_bulk(service, rows, by=who.by, reason=reason, batch_id=batch, concurrency=concurrency,
                                   revoke=not no_revoke, issue_tap=not no_tap, approved_by=approved_by,
-                                  over_limit=allow_over_limit, by_asserted=who.asserted, on_item=on_item)
+                                  over_limit=allow_over_limit, by_asserted=who.asserted, verify_policy=stricter,
+                                  on_item=on_item)
         finally:
             if progress is not None:
                 progress.stop()
@@ -500,6 +546,7 @@ def bulk(path: Path, by: str, reason: str, batch_id: str, concurrency: int, allo
         table.add_column("users", justify="right")
         table.add_row("succeeded", str(summary.succeeded))
         table.add_row("  of which done by an earlier run", str(summary.skipped))
+        table.add_row("awaiting verification", str(summary.awaiting_verification))
         for code, n in sorted(summary.refused.items()):
             table.add_row(f"refused: {code}", str(n))
         for code, n in sorted(summary.failed.items()):
@@ -508,6 +555,39 @@ def bulk(path: Path, by: str, reason: str, batch_id: str, concurrency: int, allo
         out.print(table)
     code = EXIT_FAILED if summary.failed or bad else EXIT_REFUSED if summary.refused else EXIT_OK
     raise typer.Exit(code)
+
+
+def policy_file(path: Path, option: str, load: Callable[[str], T], invalid: type[Exception]) -> T:
+    """A policy file named by ``option``, parsed by ``load``; a missing, unreadable or invalid one: exit 2."""
+    if not path.is_file():
+        fail(f"{option}: no file at {path}", EXIT_USAGE)
+    try:
+        return load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{option}: cannot read {path}: {type(exc).__name__}", EXIT_USAGE)
+    except invalid as exc:
+        fail(f"{path}: {exc}", EXIT_USAGE)
+
+
+def bulk_verify_policy(path: Path, approved_by: str) -> str:
+    """A bulk run's --verify-policy: it may only add proofs to the tiers in force (exit 3 otherwise), and a second
+    person approves it (--approved-by). The policy as JSON, for the jobs to keep."""
+    from shared.errors import ConfigurationError
+    from shared.verify.policy import VerifyPolicyError, load_verify_policy, policy_in_force, strengthens
+
+    if not approved_by:
+        fail("--verify-policy needs --approved-by (a second person)", EXIT_USAGE)
+    stricter = policy_file(path, "--verify-policy", load_verify_policy, VerifyPolicyError)
+    try:
+        in_force = policy_in_force(container_or_exit().settings.verify_policy)
+    except (VerifyPolicyError, ConfigurationError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    if in_force is None:
+        fail("--verify-policy: VERIFY_POLICY=none here; a bulk run cannot turn the gate on by itself", EXIT_REFUSED)
+    why = strengthens(stricter, in_force)
+    if why:
+        fail(f"--verify-policy {path}: {why}: nothing was done", EXIT_REFUSED)
+    return stricter.model_dump_json()
 
 
 @jobs_app.command("retry")
@@ -649,12 +729,7 @@ def cleanup_plan(policy: Path = typer.Option(..., "--policy", help="the policy f
     Example: mfaops --local --json cleanup plan --policy integrations/cleanup/policy.example.yaml"""
     from shared.cleanup.policy import PolicyError, load_policy
 
-    if not policy.is_file():
-        fail(f"--policy: no file at {policy}", EXIT_USAGE)
-    try:
-        parsed = load_policy(policy.read_text(encoding="utf-8"))
-    except (PolicyError, UnicodeDecodeError) as exc:
-        fail(f"{policy}: {exc}", EXIT_USAGE)
+    parsed = policy_file(policy, "--policy", load_policy, PolicyError)
     try:
         plan = run_on(container_or_exit(), lambda c: c.cleanup_service().plan(parsed), reraise=True)
     except PolicyError as exc:  # a group the policy names does not exist: the policy is wrong, not the run
@@ -745,9 +820,11 @@ def _register_families() -> None:
     # Command families in modules of their own; they import this module's helpers, so they come last.
     from cli.monitor import monitor_app
     from cli.posture import posture_app
+    from cli.verify import verify_app
 
     app.add_typer(monitor_app, name="monitor")
     app.add_typer(posture_app, name="posture")
+    app.add_typer(verify_app, name="verify")
 
 
 _register_families()

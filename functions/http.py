@@ -40,6 +40,22 @@ def is_json_media_type(value: str | None) -> bool:
     return value.split(";", 1)[0].strip().lower() == "application/json"
 
 
+def json_object(req: func.HttpRequest, keys: set[str], shape: str) -> dict[str, Any] | func.HttpResponse:
+    """The body as a JSON object holding no key but ``keys``, or the problem to answer (415 a non-JSON content
+    type, 400 a body that is not such an object; ``shape`` says what is expected)."""
+    from shared.reset.request import RequestError, load_json
+
+    if not is_json_media_type(req.headers.get("content-type")):
+        return problem(415, "Unsupported media type", "send application/json")
+    try:
+        body = load_json(req.get_body() or b"")
+    except RequestError as exc:
+        return problem(400, "Invalid request", str(exc), field="body")
+    if not isinstance(body, dict) or set(body) - keys:
+        return problem(400, "Invalid request", f"the body is {shape}", field="body")
+    return body
+
+
 def problems(handler: Handler) -> Handler:
     """A misconfigured app answers 500 with a problem body naming the setting, not a stack trace; a caller
     without a principal 401, without the route's role 403."""

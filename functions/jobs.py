@@ -14,6 +14,7 @@ from shared.errors import (
     InvalidTransitionError,
     JobNotFoundError,
     NotIndependentError,
+    TapDeliveredElsewhereError,
     TapGoneError,
     TapNotFoundError,
 )
@@ -48,6 +49,8 @@ async def get_job_tap(req: func.HttpRequest) -> func.HttpResponse:
         return problem(404, "No Temporary Access Pass", f"job {job_id!r} issued none")
     except TapGoneError as exc:
         return problem(410, "Gone", str(exc))
+    except TapDeliveredElsewhereError as exc:
+        return problem(409, "Conflict", str(exc), code="tap_delivered_elsewhere")
     return json_response({"job_id": job_id, "temporaryAccessPass": tap.value.reveal(),
                           "expires": tap.expires.isoformat(), "usable_once": tap.usable_once},
                          headers={"Cache-Control": "no-store"})

@@ -61,3 +61,12 @@ async def stuck_jobs_timer(timer: func.TimerRequest) -> None:
     if failed:
         log.warning("stuck jobs failed: %s", len(failed), extra={"custom_dimensions": {
             "jobs": [j.job_id for j in failed]}})
+
+
+@bp.timer_trigger(schedule="%STUCK_JOBS_SCHEDULE%", arg_name="timer", run_on_startup=False)
+async def verification_expiry_timer(timer: func.TimerRequest) -> None:
+    """Verifications past expire_after_minutes end: the job is verification_failed, the ticket and alerts told."""
+    ended = await container().verification_service().expire_due()
+    if ended:
+        log.warning("verifications expired: %s", len(ended), extra={"custom_dimensions": {
+            "jobs": [j.job_id for j in ended]}})

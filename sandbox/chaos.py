@@ -39,7 +39,8 @@ from shared.jobs.model import JobState
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG_S = 5.0
-FINAL_OR_PARKED = {JobState.SUCCEEDED, JobState.FAILED, JobState.REJECTED, JobState.AWAITING_APPROVAL}
+FINAL_OR_PARKED = {JobState.SUCCEEDED, JobState.FAILED, JobState.REJECTED, JobState.AWAITING_APPROVAL,
+                   JobState.AWAITING_VERIFICATION, JobState.VERIFICATION_FAILED}
 
 
 @dataclass
@@ -250,6 +251,8 @@ async def faulted_workload(box: Sandbox, *, tickets: int, fault_rate: float, see
     if outage is not None:
         await outage
     await box.deliver_all()  # what the outage sent back to the queue
+    await managers_decide(box, rng, out)  # proof before reset: managers approve (or deny) what waits for them
+    await box.deliver_all()
     # A bulk and a cleanup touching users the tickets touched, at the same time.
     rows = [BulkRow(line=n + 2, user=u.upn, reason="chaos") for n, u in enumerate(rng.sample(members, 6))]
     policy = load_policy("max_removals_per_run: 500\nrules:\n  - id: weak\n    kind: method_type\n"
@@ -282,9 +285,37 @@ async def faulted_workload(box: Sandbox, *, tickets: int, fault_rate: float, see
     await monitor.scan()  # sinks back: failed alerts are sent now, the hostile names' findings with them
     await concurrent_containment(box, out)
     markup_in_sinks(box, out)
+    await managers_decide(box, rng, out)  # the bulk's users
     await service.fail_stuck(older_than=timedelta(0))  # the stuck-job timer, as if its timeout had passed
     await _properties(box, out, before, break_glass)
     return out
+
+
+async def managers_decide(box: Sandbox, rng: random.Random, out: Summary) -> None:
+    """Each job waiting for its manager: the manager approves (two in three) or denies, as on the page."""
+    service = box.container.verification_service()
+    for job in await box.container.job_store().list_by_state(JobState.AWAITING_VERIFICATION, limit=1000):
+        v = job.verification
+        if v is None or not v.manager_id or v.proof("manager") is None:
+            continue
+        manager = box.graph.tenant.users.get(v.manager_id)
+        if manager is None:
+            continue
+        approve = rng.random() < 2 / 3
+        for _ in range(6):  # under faults: as a manager would click again
+            try:
+                await service.decide_manager(v.id, by=manager.upn, by_id=manager.id, approve=approve,
+                                             reason="" if approve else "I did not ask for this")
+                break
+            except Exception as exc:
+                from shared.errors import VerificationError
+
+                if isinstance(exc, VerificationError):
+                    break  # decided meanwhile (a callback still pending, an expiry): the gate said why
+                if not _expected_under_faults(exc):
+                    out.tracebacks += 1
+                    out.failure(f"manager decision: {type(exc).__name__}: {exc}")
+                    break
 
 
 # -- issue 23's shapes -------------------------------------------------------------------------------------------
@@ -440,13 +471,17 @@ async def _properties(box: Sandbox, out: Summary, before: dict[str, list[str]], 
                 out.failure(f"job {job.job_id} left {job.state.value}")
             if job.state in (JobState.FAILED, JobState.REJECTED) and job.error is not None:
                 out.failed_by_code[job.error.code] += 1
-            if job.source.sys_id and job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.REJECTED) and \
+            if job.source.sys_id and job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.REJECTED,
+                                                   JobState.VERIFICATION_FAILED) and \
                     not any(s.action == "write_back" for s in job.steps):
                 out.tickets_untold += 1
                 out.failure(f"job {job.job_id} ({job.state.value}) never told its ticket")
             if job.state is JobState.FAILED and (job.error is None or not job.error.message):
                 out.jobs_lost += 1
                 out.failure(f"job {job.job_id} failed without a reason")
+            proven = job.verification is None or job.verification.state in ("passed", "not_required")
+            if job.kind.value == "reset" and job.methods_removed and not proven:
+                out.guardrail_violations.append(f"{job.target.upn} lost methods before proof: {job.job_id}")
             if job.kind.value == "reset" and job.state is JobState.SUCCEEDED and job.target.id in break_glass:
                 out.guardrail_violations.append(f"break-glass {job.target.upn} reset by {job.job_id}")
             if job.kind.value == "reset" and job.state is JobState.SUCCEEDED:
@@ -485,7 +520,9 @@ def least_privilege(box: Sandbox, out: Summary) -> None:
     text = (ROOT / "bicep" / "graph-permissions.bicep").read_text()
     blocks = {name: re.findall(r"^\s+'([A-Za-z.]+)' //", body, flags=re.M)
               for name, body in re.findall(r"var (\w+Roles) = \[(.*?)\]", text, flags=re.S)}
-    granted = set(blocks.get("resetRoles", [])) | set(blocks.get("detectionRoles", []))
+    # The default grants: reset, detection, and the manager's mail (the default verification policy asks managers).
+    granted = set(blocks.get("resetRoles", [])) | set(blocks.get("detectionRoles", [])) | \
+        (set(blocks.get("mailRoles", [])) if "enableManagerApproval bool = true" in text else set())
     patterns = [(m, re.compile("^/(v1.0|beta)" + re.sub(r"\{\w+\}", "[^/]+", p) + "$"), perms)
                 for (m, p), perms in ROUTES.items()]
     used: set[str] = set()

@@ -72,14 +72,75 @@ def platform_headers(headers: dict[str, str]) -> dict[str, str]:
     client's own principal headers."""
     out = {k: v for k, v in headers.items()}
     auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-    if auth[:7].lower() == "bearer ":
+    token = auth[7:].strip() if auth[:7].lower() == "bearer " else _session_token(headers)
+    if token:
         from sandbox.tokens import principal_header_from_token
 
-        principal = principal_header_from_token(auth[7:].strip())
+        principal = principal_header_from_token(token)
         out = {k: v for k, v in out.items() if not k.lower().startswith("x-ms-client-principal")}
         if principal:
             out["x-ms-client-principal"] = principal
     return out
+
+
+SESSION_COOKIE = "AppServiceAuthSession"  # App Service Authentication's own session cookie name
+
+
+def _session_token(headers: dict[str, str]) -> str:
+    """A browser signed in through the sandbox's /.auth/login/aad carries its token in the session cookie, as
+    App Service's token store keeps a browser's session."""
+    from http.cookies import CookieError, SimpleCookie
+
+    raw = next((v for k, v in headers.items() if k.lower() == "cookie"), "")
+    if not raw:
+        return ""
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except CookieError:
+        return ""
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value if morsel is not None else ""
+
+
+def signin_routes(find_user: Callable[[str], tuple[str, str] | None]) -> list[Route]:
+    """``/.auth/login/aad`` as a sandbox sign-in: a tenant user's UPN (``login_hint``, or typed in a form) becomes
+    a session cookie and a redirect back to ``post_login_redirect_uri`` (a path on this host only, as App Service
+    allows by default). No password: the sandbox has no Entra; anyone here may act as any tenant user."""
+    from html import escape
+
+    from starlette.responses import HTMLResponse, RedirectResponse
+
+    from sandbox.tokens import mint
+
+    async def login(request: Request) -> Response:
+        target = request.query_params.get("post_login_redirect_uri", "/")
+        if not target.startswith("/") or target.startswith("//") or "\\" in target:
+            target = "/"
+        hint = request.query_params.get("login_hint", "").strip()
+        if not hint:
+            return HTMLResponse(
+                '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sandbox sign-in</title></head>'
+                '<body><h1>Sandbox sign-in</h1><form method="get" action="/.auth/login/aad">'
+                f'<input type="hidden" name="post_login_redirect_uri" value="{escape(target, quote=True)}">'
+                '<label for="login_hint">User principal name</label> '
+                '<input id="login_hint" name="login_hint" type="email" required> '
+                '<button id="sign-in" type="submit">Sign in</button></form></body></html>')
+        found = find_user(hint)
+        if found is None:
+            return HTMLResponse(f"<!doctype html><p>No user {escape(hint)} in the sandbox tenant.</p>",
+                                status_code=404)
+        oid, upn = found
+        response = RedirectResponse(target, status_code=302)
+        response.set_cookie(SESSION_COOKIE, mint(oid=oid, upn=upn), httponly=True, samesite="lax", path="/")
+        return response
+
+    async def logout(request: Request) -> Response:
+        response = RedirectResponse("/", status_code=302)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    return [Route("/login/aad", login, methods=["GET"]), Route("/logout", logout, methods=["GET"])]
 
 
 def _endpoint(user_function: Any) -> Any:

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from sandbox.azurite import AzuriteError, start_azurite
-from sandbox.localhost import build_api, run_timers, unrouted
+from sandbox.localhost import build_api, run_timers, signin_routes, unrouted
 from sandbox.scenario import play, table
 from sandbox.system import DEMO_TENANT, build_sandbox
 from shared.bootstrap import use_container
@@ -99,7 +99,8 @@ async def _serve(*, listener: socket.socket, tenant: str, connection_string: str
     root = Starlette(routes=[Mount("/api", app=build_api(function_app.app)), Mount("/graph", app=box.graph_app),
                              Mount("/servicenow", app=box.servicenow_app),
                              Mount("/teams", app=box.receivers_app),
-                             Mount("/_local", routes=control_routes(box.queue))],  # type: ignore[arg-type]
+                             Mount("/_local", routes=control_routes(box.queue)),  # type: ignore[arg-type]
+                             Mount("/.auth", routes=signin_routes(box.find_user))],
                      exception_handlers={404: unrouted, 405: unrouted})
     server = uvicorn.Server(uvicorn.Config(root, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))

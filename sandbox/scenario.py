@@ -17,7 +17,7 @@ from sandbox.tokens import mint
 READER = {"Authorization": "Bearer " + mint(oid="5ce7a210-0000-4000-8000-00000000a001",
                                             upn="servicedesk@contoso.example", roles=["Jobs.Read"])}
 
-FINAL = {"succeeded", "failed", "rejected", "awaiting_approval"}
+FINAL = {"succeeded", "failed", "rejected", "awaiting_approval", "verification_failed"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class Case:
     expect_http: int
     expect_state: str
     expect_code: str = ""
+    # Proof before reset: the manager who signs in (the sandbox sign-in) and decides, when the policy asks.
+    manager: str = ""
+    decision: str = ""
 
 
 def _ticket(number: str, sys_id: str, user: str, table: str = "sc_req_item") -> dict[str, Any]:
@@ -35,8 +38,13 @@ def _ticket(number: str, sys_id: str, user: str, table: str = "sc_req_item") -> 
 
 
 CASES = [
-    Case("approved reset", _ticket("RITM0010001", "a1" * 16, "ada.lovelace"), 202, "succeeded"),
+    Case("verified reset (manager approves)", _ticket("RITM0010001", "a1" * 16, "ada.lovelace"), 202, "succeeded",
+         manager="grace.hopper@contoso.example", decision="approve"),
     Case("same ticket again", _ticket("RITM0010001", "a1" * 16, "ada.lovelace"), 200, "succeeded"),
+    Case("manager denies", _ticket("RITM0010020", "a7" * 16, "linus.torvalds"), 202, "verification_failed",
+         "manager: denied", manager="grace.hopper@contoso.example", decision="deny"),
+    Case("user without a manager", _ticket("RITM0010021", "a8" * 16, "barbara.liskov"), 202, "verification_failed",
+         "manager: no_manager"),
     Case("break-glass account", _ticket("RITM0010002", "b2" * 16, "breakglass1"), 202, "rejected", "break_glass"),
     Case("privileged, no extra approval", _ticket("RITM0010003", "c3" * 16, "alan.turing"), 202,
          "awaiting_approval"),
@@ -66,6 +74,11 @@ async def play(base_url: str, secret: str, *, timeout_s: float = 60.0) -> tuple[
                     job = (await client.get(f"/api/jobs/{row['job_id']}", headers=READER)).json()
                     row["state"], row["code"] = job["state"], (job.get("error") or {}).get("code", "")
                     row["removed"] = len(job.get("methods_removed", []))
+                    if job["state"] == "verification_failed":
+                        row["code"] = ((job.get("error") or {}).get("message") or "")
+                    wanted: Case = row["case"]
+                    if job["state"] == "awaiting_verification" and wanted.decision and not row.get("decided"):
+                        row["decided"] = await _manager_decides(base_url, job["verification"]["id"], wanted)
             if all(r["state"] in FINAL or not r["job_id"] for r in rows):
                 break
             await asyncio.sleep(0.2)
@@ -78,12 +91,27 @@ async def play(base_url: str, secret: str, *, timeout_s: float = 60.0) -> tuple[
     return ok, rows
 
 
+async def _manager_decides(base_url: str, verification_id: str, case: Case) -> int:
+    """What a manager does with the link in the mail: sign in (the sandbox's /.auth/login/aad), then Approve or
+    Deny on the page (the page's own POST, same origin)."""
+    page = f"/api/verify/manager/{verification_id}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0, follow_redirects=True) as browser:
+        opened = await browser.get(page)  # anonymous: redirected to the sign-in
+        if "/.auth/login/aad" not in str(opened.url):
+            return opened.status_code
+        await browser.get("/.auth/login/aad", params={"login_hint": case.manager, "post_login_redirect_uri": page})
+        body = {"decision": case.decision, **({"reason": "I did not ask my desk for this"}
+                                              if case.decision == "deny" else {})}
+        answer = await browser.post(page, json=body, headers={"Origin": base_url})
+        return answer.status_code
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'case':32} {'ticket':12} {'user':32} {'http':>4}  {'job state':18} {'detail':16} {'as expected'}"
+    head = f"{'case':34} {'ticket':12} {'user':32} {'http':>4}  {'job state':20} {'detail':20} {'as expected'}"
     lines = [head, "-" * len(head)]
     for row in rows:
         case: Case = row["case"]
-        lines.append(f"{case.name:32} {case.ticket['number']:12} {case.ticket['user']:32} {row['http']:>4}  "
-                     f"{row['state']:18} {row['code'] or str(row.get('removed', '')) + ' removed':16} "
+        lines.append(f"{case.name:34} {case.ticket['number']:12} {case.ticket['user']:32} {row['http']:>4}  "
+                     f"{row['state']:20} {row['code'] or str(row.get('removed', '')) + ' removed':20} "
                      f"{'yes' if row['ok'] else 'NO (expected ' + case.expect_state + ')'}")
     return "\n".join(lines)

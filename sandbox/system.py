@@ -71,6 +71,11 @@ class Sandbox:
         deliver, dead_letter = self.handlers()
         await self.queue.drain(deliver, dead_letter)
 
+    def find_user(self, key: str) -> tuple[str, str] | None:
+        """(object id, UPN) of a tenant user: the sandbox sign-in's directory."""
+        user = self.graph.tenant.user(key)
+        return (user.id, user.upn) if user is not None else None
+
     def resolve(self, name: str) -> str:
         """An app setting by its name, as the Functions host resolves '%NAME%' in trigger bindings."""
         for field, info in Settings.model_fields.items():
@@ -103,6 +108,7 @@ def build_sandbox(*, table_connection_string: str, tenant: Path | dict[str, Any]
     # mfaops's own app id as the simulator writes it in audit events: the monitor knows its own changes.
     values.setdefault("MFAOPS_APP_ID", graph.tenant.app["appId"])
     values.setdefault("ALERT_MAIL_FROM", f"mfaops@{graph.tenant.domain}")
+    values.setdefault("APP_BASE_URL", base_url or "http://localhost")  # links in the manager's mail
     values.setdefault("ALERT_MAIL_TO", f"secops@{graph.tenant.domain}")
     values.update({
         "TABLE_CONNECTION_STRING": table_connection_string,

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from shared.reset.service import ResetService
     from shared.tap.sweep import TapSweeper
     from shared.tapdrop import TapDrop
+    from shared.verify.gate import VerificationGate
+    from shared.verify.service import VerificationService
 
 
 class Container:
@@ -55,6 +57,8 @@ class Container:
         self._credential: AsyncTokenCredential | None = None
         self._graph: GraphGateway | None = None
         self._budget: GraphBudget | None = None
+        self._gate: VerificationGate | None = None
+        self._verification: VerificationService | None = None
 
     def credential(self) -> AsyncTokenCredential:
         """One credential per worker, so its token cache serves every client."""
@@ -254,8 +258,30 @@ class Container:
             self._reset = ResetService(settings=self.settings, jobs=self.job_store(), graph=self.graph(),
                                        tickets=self.tickets(), queue=self.queue(), tap_drop=self.tap_drop(),
                                        alerts=self.alerts(),
-                                       dead_letters=DeadLetterStore(self.table_service(), self.settings.jobs_table))
+                                       dead_letters=DeadLetterStore(self.table_service(), self.settings.jobs_table),
+                                       gate=self.verification_gate())
         return self._reset
+
+    def verification_gate(self) -> VerificationGate:
+        if self._gate is None:
+            from shared.alerts import FanOutAlerts, LogAlerts
+            from shared.verify.gate import VerificationGate
+
+            sinks = self.alert_sinks()
+            others = [sink for name, sink in sinks.items() if name != "log"]
+            self._gate = VerificationGate(settings=self.settings, graph=self.graph(), jobs=self.job_store(),
+                                          tickets=self.tickets(), sinks=FanOutAlerts(LogAlerts(), *others),
+                                          teams=sinks.get("teams"))
+        return self._gate
+
+    def verification_service(self) -> VerificationService:
+        if self._verification is None:
+            from shared.verify.service import VerificationService
+
+            reset = self.reset_service()
+            self._verification = VerificationService(gate=self.verification_gate(), jobs=self.job_store(),
+                                                     tap_drop=self.tap_drop(), resume=reset.continue_verified)
+        return self._verification
 
     async def close(self) -> None:
         for client in (self._queue, self._alerts, *(self._sinks or {}).values()):
@@ -272,6 +298,8 @@ class Container:
             self._servicenow_http = None
             self._tickets = None
         self._reset = None
+        self._gate = None
+        self._verification = None
         self._tap_drop = None
         if self._tables is not None:
             await self._tables.close()

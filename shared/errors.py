@@ -84,3 +84,16 @@ class TapNotFoundError(MfaopsError):
 
 class TapGoneError(MfaopsError):
     """The Temporary Access Pass was retrieved already, or has expired (HTTP 410)."""
+
+
+class TapDeliveredElsewhereError(MfaopsError):
+    """The verification policy delivers this job's TAP to someone other than an operator (HTTP 409)."""
+
+
+class VerificationError(MfaopsError):
+    """A decision on a verification that cannot be taken; ``status`` is its HTTP answer, ``code`` its reason."""
+
+    def __init__(self, message: str, *, status: int, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     # the one before issued).
     reset_cooldown_minutes: int = Field(default=60, ge=0, le=10_080, alias="RESET_COOLDOWN_MINUTES")
 
+    # Proof before reset: the verification policy (a YAML file; empty: the built-in default; "none": no gate),
+    # how many failed verifications of one user in 24 h raise possible_social_engineering, and what else then.
+    verify_policy: str = Field(default="", alias="VERIFY_POLICY")
+    verify_failures_alert: int = Field(default=2, ge=1, le=100, alias="VERIFY_FAILURES_ALERT")
+    verify_on_failure: Literal["none", "revoke_sessions"] = Field(default="none", alias="VERIFY_ON_FAILURE")
+    # The app's public address, for links in the manager's mail (empty: https://$WEBSITE_HOSTNAME in Azure).
+    app_base_url: str = Field(default="", alias="APP_BASE_URL")
+
     # What a reset does after removing the methods, unless the ticket says otherwise.
     default_revoke_sessions: bool = Field(default=True, alias="DEFAULT_REVOKE_SESSIONS")
     default_issue_tap: bool = Field(default=True, alias="DEFAULT_ISSUE_TAP")
@@ -156,6 +164,14 @@ class Settings(BaseSettings):
     alert_attempts: int = Field(default=3, ge=1, le=10, alias="ALERT_ATTEMPTS")
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    @property
+    def public_base_url(self) -> str:
+        """Where a person's browser reaches the app (links in mails and cards)."""
+        import os
+
+        host = os.environ.get("WEBSITE_HOSTNAME", "")
+        return self.app_base_url or (f"https://{host}" if host else "")
 
     @property
     def job_id_secret(self) -> bytes:
@@ -242,7 +258,7 @@ class Settings(BaseSettings):
             raise ValueError("is an unresolved Key Vault reference: check the app's identity can read the secret")
         return value
 
-    @field_validator("table_service_url", "graph_base_url", "servicenow_instance_url")
+    @field_validator("table_service_url", "graph_base_url", "servicenow_instance_url", "app_base_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         # httpx joins base and path with a slash of its own; a trailing one gives '//users'.

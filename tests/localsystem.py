@@ -28,7 +28,9 @@ def serving(secret: str, *, tenant: Path | None = None, env: dict[str, str] | No
     # Per-user MFA is read one user at a time in the 5-per-10-s reports bucket: a few users keep a check quick.
     quiet["POSTURE_PER_USER_MFA_MAX_USERS"] = "3"
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "SERVICENOW_WEBHOOK_SECRET": secret, **quiet, **(env or {})})
+                            env={**os.environ, "SERVICENOW_WEBHOOK_SECRET": secret, **quiet,
+                                 # the reset's mechanics with the gate off; the gate's tests pass VERIFY_POLICY
+                                 "VERIFY_POLICY": "none", **(env or {})})
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 120

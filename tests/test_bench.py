@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,8 @@ def run(*args: str) -> dict[str, object]:
 def test_reset_bench_counts_round_trips_for_mfaops_and_the_baseline() -> None:
     out = run("bench.reset", "--runs", "1", "--methods", "6", "--latency-ms", "20")
     [case] = out["cases"]  # type: ignore[misc]
-    assert case["methods"] == 6 and case["roundtrips"] == 2 and case["http_requests"] == 3
+    assert case["methods"] == 6 and case["roundtrips"] == 2 and case["http_requests"] == 3  # proof passed
+    assert case["gate_roundtrips"] == 2  # the read, then the manager's mail
     assert case["baseline_roundtrips"] == 9
 
 
@@ -68,6 +70,9 @@ def test_chaos_bench_restarts_azurite_and_reports_zeros() -> None:
                   "guardrail_violations", "secrets_found", "alerts_lost", "watermark_skips", "tickets_untold"):
         assert out[count] == 0, (count, out["examples"])
     assert out["uncovered_graph_calls"] == [] and out["unused_permissions"] == []
+    gate: dict[str, Any] = dict(out["verification_attacks"])  # type: ignore[call-overload]  # proof before reset
+    assert gate["let_through"] == 0 and gate["http_5xx"] == 0 and gate["methods_removed_unverified"] == 0
+    assert sum(gate["attempts"].values()) == sum(gate["refused"].values()) + 1  # the race's one winner
 
 
 def test_shared_budget_bench_keeps_two_instances_inside_one_bucket() -> None:

@@ -81,21 +81,26 @@ def test_the_api_app_registration_declares_exactly_the_routes_roles() -> None:
     parse(text)
     assert text.startswith("//") and "extension microsoftGraphV1" in text
     declared = re.findall(r"^\s+value: '([A-Za-z.]+)'$", text, flags=re.M)
-    assert declared == [r.value for r in Role] == ["Jobs.Read", "Tap.Retrieve", "Jobs.Retry"]
-    assert "appRoleAssignmentRequired: true" in text
+    assert declared == [r.value for r in Role] == ["Jobs.Read", "Tap.Retrieve", "Jobs.Retry", "Jobs.Verify"]
+    # Any tenant user may sign in (a manager approving a reset holds no role); the routes check roles in code.
+    assert "appRoleAssignmentRequired: false" in text
+    assert "redirectUris: ['https://${appHostName}/.auth/login/aad/callback']" in text
+    assert "enableIdTokenIssuance: true" in text
     main = (BICEP / "main.bicep").read_text()
     assert "module apiApp 'api-app.bicep'" in main and "apiClientId: apiApp.outputs.clientId" in main
 
 
 def default_grants() -> set[str]:
-    """What graph-permissions.bicep grants with its default parameters (detection on, the write flags off)."""
+    """What graph-permissions.bicep grants with its default parameters (detection on, the manager's mail on: the
+    default verification policy asks managers; the write flags off)."""
     text = (BICEP / "graph-permissions.bicep").read_text()
     lists = {name: re.findall(r"'([A-Za-z.]+)' //", body) for name, body in
              re.findall(r"^var (\w+Roles) = \[(.*?)^\]", text, flags=re.M | re.S)}
     defaults = {name: value == "true" for name, value in re.findall(r"^param (\w+) bool = (\w+)", text, flags=re.M)}
-    assert defaults == {"enableDetection": True, "enableMailAlerts": False, "enablePostureFix": False,
-                        "enablePerUserMfaChange": False}
-    return set(lists["resetRoles"]) | set(lists["detectionRoles"])
+    assert defaults == {"enableDetection": True, "enableMailAlerts": False, "enableManagerApproval": True,
+                        "enablePostureFix": False, "enablePerUserMfaChange": False}
+    assert "enableMailAlerts || enableManagerApproval ? mailRoles" in text
+    return set(lists["resetRoles"]) | set(lists["detectionRoles"]) | set(lists["mailRoles"])
 
 
 def test_the_demo_tenant_grants_exactly_what_the_grants_file_grants() -> None:

@@ -225,6 +225,7 @@ def test_doctor_checks_every_service_and_each_features_permissions(local_system:
     assert {checks[k] for k in ("settings", "storage", "graph", "servicenow", "servicebus")} == {"pass"}
     assert checks["permission UserAuthenticationMethod.ReadWrite.All (reset)"] == "pass"
     assert checks["permission User.RevokeSessions.All (reset)"] == "skip"  # a write: read from a token's roles
+    assert checks["verification"] == "warn"  # this local system runs with VERIFY_POLICY=none: said, not failed
 
 
 def test_tap_sweep_dry_then_applied(local_system: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sandbox.graph import audit
@@ -59,7 +60,31 @@ def count_users(ctx: Ctx) -> Reply:
 
 
 def get_user(ctx: Ctx, uid: str) -> dict[str, Any]:
-    return apply_select(user_view(require_user(ctx, uid)), ctx.query.get("$select"))
+    user = require_user(ctx, uid)
+    out = apply_select(user_view(user), ctx.query.get("$select"))
+    expand = (ctx.query.get("$expand") or "").strip()
+    if expand:
+        out.update(_expand_manager(ctx, user, expand))
+    return out
+
+
+_EXPAND = re.compile(r"^manager(?:\(\$select=([A-Za-z0-9_,]+)\))?$")
+
+
+def _expand_manager(ctx: Ctx, user: User, expand: str) -> dict[str, Any]:
+    """``$expand=manager`` and ``$expand=manager($select=...)`` on a user (user-list-manager, "Example 2/3": the
+    manager as a directoryObject, absent when the user has none). Other navigation properties are not simulated:
+    Graph names an unknown one in a 400."""
+    match = _EXPAND.fullmatch(expand)
+    if match is None:
+        name = expand.split("(", 1)[0]
+        raise GraphError(400, "BadRequest", "Parsing OData Select and Expand failed: Could not find a property "
+                         f"named '{name}' on type 'microsoft.graph.user'.")
+    boss = ctx.tenant.users.get(user.manager or "")
+    if boss is None:
+        return {}
+    view = {"@odata.type": "#microsoft.graph.user", **user_view(boss)}
+    return {"manager": apply_select(view, match.group(1))}
 
 
 def member_of(ctx: Ctx, uid: str) -> dict[str, Any]:

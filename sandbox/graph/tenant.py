@@ -73,6 +73,7 @@ class User:
     system_preferred: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
     last_updated: datetime | None = None
+    manager: str | None = None  # the manager's object id
 
     def find(self, method_id: str) -> Method | None:
         return next((m for m in self.methods if m.id == method_id), None)
@@ -190,9 +191,18 @@ def tenant_from_dict(data: dict[str, Any]) -> Tenant:
             default_method=spec.get("defaultMethod"), per_user_mfa=spec.get("perUserMfaState", "disabled"),
             system_preferred=spec.get("isSystemPreferredAuthenticationMethodEnabled", True),
             extra={k: v for k, v in spec.items() if k in {"mail", "department", "jobTitle", "usageLocation",
-                                                                "certificateUserIds"}},
+                                                                "certificateUserIds", "mobilePhone",
+                                                                "businessPhones"}},
         )
         tenant.add_user(user)
+    for spec in data.get("users", []):
+        if spec.get("manager"):  # a UPN (or an object id) of another user in the file
+            boss = tenant.user(str(spec["manager"]))
+            if boss is None:
+                raise ValueError(f"user {spec['userPrincipalName']}: manager {spec['manager']!r} is not in the tenant")
+            member = tenant.user(spec["userPrincipalName"])
+            assert member is not None
+            member.manager = boss.id
     policies = data.get("policies", {})
     tenant.tap_policy = {**DEFAULT_TAP_POLICY, **policies.get("temporaryAccessPass", {})}
     tenant.ca_policies = [{"id": p.get("id") or stable_id("ca", p.get("displayName", str(i))), **p}

@@ -18,7 +18,10 @@ def user_view(user: User) -> dict[str, Any]:
             "accountEnabled": user.account_enabled, "userType": user.user_type,
             "mail": user.extra.get("mail", user.upn if user.user_type == "Member" else None),
             "authorizationInfo": {"certificateUserIds": list(user.extra.get("certificateUserIds", []))},
-            **{k: v for k, v in user.extra.items() if k not in {"mail", "certificateUserIds"}}}
+            # The user resource's default properties include both phones (null / [] when none is set).
+            "mobilePhone": user.extra.get("mobilePhone"), "businessPhones": list(user.extra.get("businessPhones", [])),
+            **{k: v for k, v in user.extra.items() if k not in {"mail", "certificateUserIds", "mobilePhone",
+                                                                "businessPhones"}}}
 
 
 def tap_usability(tenant: Tenant, method: Method) -> tuple[bool, str]:

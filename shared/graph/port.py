@@ -148,6 +148,12 @@ class UserSnapshot:
     memberships: Memberships
     methods: list[AuthMethod]
     default_method: str | None
+    # The proofs' facts, from the same read: the manager (None: the directory names none; ``manager_read`` says
+    # the read asked), and the number on record (mobilePhone, else the first businessPhones), never a number from
+    # the authentication methods, which whoever holds the account may have registered.
+    manager: DirectoryUser | None = None
+    manager_read: bool = False
+    phone_on_record: str = ""
 
 
 @dataclass(frozen=True, slots=True)

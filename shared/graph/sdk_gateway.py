@@ -291,7 +291,10 @@ class SdkGraphGateway(GraphGateway):
         advanced = {"ConsistencyLevel": "eventual"}
         requests: list[dict[str, Any]] = [
             {"id": "user", "method": "GET",
-             "url": f"{user_path}?$select=id,userPrincipalName,displayName,accountEnabled,userType"},
+             # The manager comes with the user (user-list-manager: "$expand=manager"; User.Read.All), and the
+             # directory's phones for a call-back: the proofs cost no round trip of their own.
+             "url": f"{user_path}?$select=id,userPrincipalName,displayName,accountEnabled,userType,mobilePhone,"
+                    "businessPhones&$expand=manager($select=id,userPrincipalName,accountEnabled)"},
             {"id": "roles", "method": "GET", "headers": advanced,
              "url": f"{user_path}/transitiveMemberOf/microsoft.graph.directoryRole"
                     "?$count=true&$select=id,displayName,roleTemplateId"},
@@ -386,13 +389,19 @@ class SdkGraphGateway(GraphGateway):
         methods = [_method_from_json(m) for m in (preferences or {}).get("methods", [])]
         default = (preferences or {}).get("userPreferredMethodForSecondaryAuthentication")
         checked = {g.lower() for g in wanted}
+        boss = body.get("manager") if isinstance(body.get("manager"), dict) else None
+        manager = DirectoryUser(id=str(boss.get("id", "")), upn=str(boss.get("userPrincipalName") or ""),
+                                enabled=boss.get("accountEnabled") is not False) if boss and boss.get("id") else None
+        phones = [p for p in (body.get("businessPhones") or []) if isinstance(p, str) and p.strip()]
+        phone = str(body.get("mobilePhone") or "").strip() or (phones[0].strip() if phones else "")
         return UserSnapshot(
             user=user,
             memberships=Memberships(group_ids=frozenset(held_ids), group_names=frozenset(held_names),
                                     role_names=frozenset(roles.values()), role_template_ids=frozenset(roles),
                                     checked_groups=frozenset(checked), roles_complete=True),
             methods=[m for m in methods if m.type != "password"],
-            default_method=str(default) if default and default != "none" else None)
+            default_method=str(default) if default and default != "none" else None,
+            manager=manager, manager_read=True, phone_on_record=phone)
 
     async def _rest(self, first: dict[str, Any], what: str, headers: dict[str, str] | None = None
                     ) -> list[dict[str, Any]]:

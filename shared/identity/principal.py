@@ -40,6 +40,7 @@ class Role(StrEnum):
     JOBS_READ = "Jobs.Read"
     TAP_RETRIEVE = "Tap.Retrieve"
     JOBS_RETRY = "Jobs.Retry"
+    JOBS_VERIFY = "Jobs.Verify"  # attest a call-back to the number on record
 
 
 class PrincipalError(MfaopsError):

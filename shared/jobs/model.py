@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.errors import InvalidTransitionError
+from shared.verify.model import Verification
 
 MAX_DETAIL_CHARS = 1000
 
@@ -35,6 +36,8 @@ class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_VERIFICATION = "awaiting_verification"
+    VERIFICATION_FAILED = "verification_failed"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     REJECTED = "rejected"
@@ -44,16 +47,22 @@ class JobState(StrEnum):
         return self in FINAL_STATES
 
 
-FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.REJECTED})
+# A failed verification ends this attempt (nothing was removed); an operator's retry starts a new one.
+FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.REJECTED, JobState.VERIFICATION_FAILED})
 
 # running -> running is a redelivered message resuming the work; it counts as a new attempt.
 _ALLOWED: dict[JobState, frozenset[JobState]] = {
     JobState.RECEIVED: frozenset({JobState.QUEUED, JobState.RUNNING, JobState.REJECTED, JobState.FAILED}),
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.REJECTED, JobState.FAILED}),
     JobState.RUNNING: frozenset(
-        {JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED, JobState.REJECTED, JobState.AWAITING_APPROVAL}
+        {JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED, JobState.REJECTED, JobState.AWAITING_APPROVAL,
+         JobState.AWAITING_VERIFICATION, JobState.VERIFICATION_FAILED}
     ),
     JobState.AWAITING_APPROVAL: frozenset({JobState.QUEUED, JobState.REJECTED, JobState.FAILED}),
+    # Passed: back on the queue (a ticket's job) or run in place (an operator's); failed or expired: ended.
+    JobState.AWAITING_VERIFICATION: frozenset({JobState.QUEUED, JobState.RUNNING, JobState.VERIFICATION_FAILED,
+                                               JobState.FAILED}),
+    JobState.VERIFICATION_FAILED: frozenset(),
     JobState.SUCCEEDED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.REJECTED: frozenset(),
@@ -155,6 +164,7 @@ class Job:
     attempts: int = 0
     steps: list[Step] = field(default_factory=list)
     error: JobFailure | None = None
+    verification: Verification | None = None
 
     @classmethod
     def new(cls, kind: JobKind, target: Target, source: Source, *, requested_by: str = "",
@@ -199,12 +209,13 @@ class Job:
         A succeeded job is final: running it again would hand out a second TAP; a new reset needs a new request."""
         if not by:
             raise InvalidTransitionError("a retry must name who asked for it")
-        retryable = self.state in (JobState.FAILED, JobState.AWAITING_APPROVAL) or (
+        retryable = self.state in (JobState.FAILED, JobState.AWAITING_APPROVAL, JobState.VERIFICATION_FAILED) or (
             self.state is JobState.REJECTED and self.error is not None and self.error.code in RETRYABLE_REJECTIONS)
         if not retryable:
             why = f" ({self.error.code})" if self.state is JobState.REJECTED and self.error else ""
             raise InvalidTransitionError(f"job {self.job_id} is {self.state.value}{why}; only a failed or parked "
-                                         "job, or a rejection a re-run may lift, can be retried")
+                                         "job, a failed verification, or a rejection a re-run may lift, can be "
+                                         "retried")
         previous = self.state
         self.state = JobState.QUEUED
         self.error = None

@@ -55,6 +55,14 @@ class JobStore(abc.ABC):
     async def admissions_since(self, since: datetime) -> int:
         """How many resets were admitted at or after ``since``."""
 
+    @abc.abstractmethod
+    async def link_verification(self, verification_id: str, job_id: str) -> None:
+        """Index a job under the id of a verification it opened (the manager's link carries only that id)."""
+
+    @abc.abstractmethod
+    async def job_for_verification(self, verification_id: str) -> Job:
+        """The job that opened this verification, or JobNotFoundError."""
+
     async def find_by_key(self, idempotency_key: str) -> Job | None:
         try:
             return await self.get(self.job_id_for(idempotency_key))

@@ -33,6 +33,7 @@ from shared.errors import ConcurrencyError, InvalidTransitionError, JobNotFoundE
 from shared.jobs.model import Job, JobFailure, JobKind, JobState, Source, Step, Target
 from shared.jobs.store import JobChange, JobStore
 from shared.tablekeys import table_key
+from shared.verify.model import Verification
 
 _ROW = "job"
 _MAX_EPOCH_MS = 10**13 - 1
@@ -180,6 +181,19 @@ class TableJobStore(JobStore):
         for ident in job.target.identifiers():
             await index.upsert_entity({"PartitionKey": table_key(ident), "RowKey": row, "JobId": job.job_id})
 
+    async def link_verification(self, verification_id: str, job_id: str) -> None:
+        await self.ensure_tables()
+        await self._jobs().upsert_entity({"PartitionKey": "verification", "RowKey": table_key(verification_id),
+                                          "JobId": job_id})
+
+    async def job_for_verification(self, verification_id: str) -> Job:
+        await self.ensure_tables()
+        try:
+            entity = await self._jobs().get_entity("verification", table_key(verification_id))
+        except ResourceNotFoundError:
+            raise JobNotFoundError(f"no verification {verification_id}") from None
+        return await self.get(str(entity["JobId"]))
+
     async def list_for_user(self, user: str, limit: int = 50) -> list[Job]:
         await self.ensure_tables()
         ids: list[str] = []
@@ -261,6 +275,7 @@ def _to_entity(job: Job) -> dict[str, Any]:
         "Attempts": job.attempts,
         "Steps": _steps_json(job.steps),
         "Error": json.dumps({"code": job.error.code, "message": job.error.message}) if job.error else "",
+        "Verification": json.dumps(job.verification.to_dict(), separators=(",", ":")) if job.verification else "",
     }
 
 
@@ -279,6 +294,8 @@ def _from_entity(entity: Any) -> Job:
         attempts=int(entity.get("Attempts", 0)),
         steps=[Step.from_dict(s) for s in json.loads(entity["Steps"])],
         error=JobFailure(**error) if error else None,
+        verification=Verification.from_dict(json.loads(entity["Verification"]))
+        if entity.get("Verification") else None,
     )
 
 

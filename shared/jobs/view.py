@@ -23,6 +23,7 @@ def job_view(job: Job) -> dict[str, Any]:
         "methods_removed": job.methods_removed,
         "sessions_revoked": any(s.action == "revoke_sessions" and s.outcome == "revoked" for s in job.steps),
         "tap_issued": any(s.action == "issue_tap" and s.outcome == "issued" for s in job.steps),
+        "verification": job.verification.view() if job.verification else None,
         "error": {"code": job.error.code, "message": job.error.message} if job.error else None,
         # The last delivery's trace (Application Insights: search the operation id) when telemetry is on.
         "trace_id": next((str(s.data.get("trace_id")) for s in reversed(job.steps) if s.action == "trace"), ""),

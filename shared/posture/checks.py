@@ -184,7 +184,8 @@ def privileged_role_holders(t: TenantPosture, s: Settings) -> Check:
 
 
 def mfaops_permissions(t: TenantPosture, s: Settings) -> Check:
-    needed = set(RESET) | set(DETECTION) | (set(MAIL) if "mail" in s.alert_sink_set else set()) | (
+    mails = "mail" in s.alert_sink_set or _asks_managers(s)
+    needed = set(RESET) | set(DETECTION) | (set(MAIL) if mails else set()) | (
         set(POSTURE_FIX) if s.posture_allow_fix else set())
     if t.granted is None:
         return Check("mfaops-permissions", "warn", "Could not read the permissions mfaops holds.",
@@ -290,3 +291,14 @@ CHECKS: tuple[Callable[[TenantPosture, Settings], Check], ...] = (
 
 def run_checks(t: TenantPosture, s: Settings) -> list[Check]:
     return [check(t, s) for check in CHECKS]
+
+
+def _asks_managers(s: Settings) -> bool:
+    """Whether the verification policy in force mails managers (Mail.Send is then needed)."""
+    from shared.verify.policy import VerifyPolicyError, policy_in_force
+
+    try:
+        policy = policy_in_force(s.verify_policy)
+    except VerifyPolicyError:
+        return False
+    return policy is not None and any("manager" in t.require.kinds for t in policy.tiers)

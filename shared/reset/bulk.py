@@ -49,6 +49,7 @@ class BulkSummary:
     total: int = 0
     succeeded: int = 0
     skipped: int = 0
+    awaiting_verification: int = 0
     refused: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     invalid: list[BadLine] = field(default_factory=list)
@@ -59,14 +60,18 @@ class BulkSummary:
             self.skipped += 1
         if item.state == JobState.SUCCEEDED.value:
             self.succeeded += 1
-        elif item.state in (JobState.REJECTED.value, JobState.AWAITING_APPROVAL.value):
+        elif item.state == JobState.AWAITING_VERIFICATION.value:
+            self.awaiting_verification += 1
+        elif item.state in (JobState.REJECTED.value, JobState.AWAITING_APPROVAL.value,
+                            JobState.VERIFICATION_FAILED.value):
             self.refused[item.code or item.state] += 1
         else:
             self.failed[item.code or item.state] += 1
 
     def to_dict(self) -> dict[str, object]:
         return {"batch_id": self.batch_id, "total": self.total, "succeeded": self.succeeded,
-                "skipped": self.skipped, "refused": dict(self.refused), "failed": dict(self.failed),
+                "skipped": self.skipped, "awaiting_verification": self.awaiting_verification,
+                "refused": dict(self.refused), "failed": dict(self.failed),
                 "invalid_lines": [{"line": b.line, "error": b.message} for b in self.invalid]}
 
 
@@ -128,7 +133,8 @@ async def pending_rows(service: ResetService, rows: list[BulkRow], batch_id: str
     run: nothing is read. A resumed one is read 16 rows at a time, not one after another."""
     if not resumed:
         return list(rows)
-    done = {JobState.SUCCEEDED, JobState.REJECTED, JobState.AWAITING_APPROVAL}
+    done = {JobState.SUCCEEDED, JobState.REJECTED, JobState.AWAITING_APPROVAL, JobState.AWAITING_VERIFICATION,
+            JobState.VERIFICATION_FAILED}
     gate = asyncio.Semaphore(16)
 
     async def finished(row: BulkRow) -> bool:
@@ -142,7 +148,7 @@ async def pending_rows(service: ResetService, rows: list[BulkRow], batch_id: str
 
 async def run_bulk(service: ResetService, rows: list[BulkRow], *, by: str, reason: str, batch_id: str,
                    concurrency: int, revoke: bool = True, issue_tap: bool = True, approved_by: str = "",
-                   over_limit: bool = False, by_asserted: bool = True,
+                   over_limit: bool = False, by_asserted: bool = True, verify_policy: str = "",
                    on_item: Callable[[ItemResult], Awaitable[None] | None] | None = None) -> BulkSummary:
     """Reset every row, ``concurrency`` at a time (Graph's budget, shared by the container, paces them)."""
     summary = BulkSummary(batch_id=batch_id)
@@ -154,7 +160,8 @@ async def run_bulk(service: ResetService, rows: list[BulkRow], *, by: str, reaso
             already = before is not None and before.state is JobState.SUCCEEDED
             job: Job = before if already and before is not None else await service.reset_by_operator(OperatorReset(
                 user=row.user, by=by, reason=row.reason or reason, revoke=revoke, issue_tap=issue_tap,
-                approved_by=approved_by, over_limit=over_limit, batch_id=batch_id, by_asserted=by_asserted))
+                approved_by=approved_by, over_limit=over_limit, batch_id=batch_id, by_asserted=by_asserted,
+                verify_policy=verify_policy))
             item = ItemResult(line=row.line, user=row.user, job_id=job.job_id, state=job.state.value,
                               code=job.error.code if job.error else _park_code(job), skipped=already)
             summary.add(item)
@@ -177,6 +184,8 @@ async def run_bulk(service: ResetService, rows: list[BulkRow], *, by: str, reaso
 
 
 def _park_code(job: Job) -> str:
+    if job.state is JobState.VERIFICATION_FAILED:
+        return "verification_failed"
     if job.state is not JobState.AWAITING_APPROVAL:
         return ""
     return next((s.outcome for s in reversed(job.steps) if s.action == "guardrail"), "awaiting_approval")

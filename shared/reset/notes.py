@@ -19,8 +19,16 @@ def work_note(job: Job) -> str:
         lines.append("Sign-in sessions revoked." if view["sessions_revoked"] else "Sign-in sessions not revoked.")
         tap = next((s for s in reversed(job.steps) if s.action == "issue_tap" and s.outcome == "issued"), None)
         if tap is not None:
-            lines.append(f"A Temporary Access Pass was issued, valid until {tap.data.get('expires', '?')}; the "
-                         "service desk retrieves it once from the mfaops job and gives it to the user in person.")
+            delivery = job.verification.tap_delivery if job.verification is not None else "operator"
+            to = {"manager": "the approving manager sees it once on the approval page and gives it to the user "
+                             "in person",
+                  "verified_user": "the user receives it once on their own verification page"}.get(
+                delivery, "the service desk retrieves it once from the mfaops job and gives it to the user in person")
+            lines.append(f"A Temporary Access Pass was issued, valid until {tap.data.get('expires', '?')}; {to}.")
+        proofs = [s for s in job.steps if s.action == "proof"]
+        if proofs:
+            lines.append("Identity proven by: " + "; ".join(f"{s.outcome.replace('_', ' ')} ({s.detail})"
+                                                             for s in proofs) + ".")
         return "\n".join(lines)
     error = view["error"] or {}
     if view["state"] == "awaiting_approval":

@@ -30,13 +30,14 @@ from shared.errors import (
     JobNotFoundError,
     MfaopsError,
     NotIndependentError,
+    TapDeliveredElsewhereError,
     TapGoneError,
 )
 from shared.graph.permissions import needed_permission
 from shared.graph.port import AuthMethod, ChainResult, DeleteOutcome, GraphGateway, TapRequest, UserSnapshot
 from shared.itsm.port import Ticket, TicketSystem, TicketSystemError
 from shared.jobs.admission import admit
-from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
+from shared.jobs.model import Job, JobFailure, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
 from shared.queue.deadletters import DeadLetterStore
 from shared.queue.port import JobQueue, QueueMessage
@@ -54,6 +55,9 @@ from shared.reset.request import RequestError, ResetRequest, parse_request
 from shared.settings import Settings
 from shared.tapdrop import RetrievedTap, TapDrop
 from shared.telemetry.spans import REFUSALS, RESCHEDULED, RESETS, THROTTLED, job_span, trace_id
+from shared.verify.gate import VerificationGate
+from shared.verify.model import NOT_REQUIRED, PASSED, Verification
+from shared.verify.policy import VerifyPolicyError
 
 log = logging.getLogger("mfaops.reset")
 
@@ -89,6 +93,9 @@ class OperatorReset:
     over_limit: bool = False
     batch_id: str = ""
     by_asserted: bool = True
+    # A bulk run's stricter verification policy (JSON of a VerifyPolicy that only adds proofs; checked by the
+    # caller against the policy in force), kept on the job so a continuation or a retry is held to it too.
+    verify_policy: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,9 @@ class ResetService:
     alerts: Alerts
     now: Callable[[], datetime] = field(default=utcnow)
     dead_letters: DeadLetterStore | None = None
+    # The proof-before-reset gate (None only where no policy can apply: a service built by hand without one is
+    # as VERIFY_POLICY=none).
+    gate: VerificationGate | None = None
 
     # -- the webhook's side ---------------------------------------------------------------------------
     async def accept(self, request: ResetRequest, *, correlation_id: str = "") -> Accepted:
@@ -141,7 +151,7 @@ class ResetService:
             await self._record_unreadable(message, exc)
             return
         job = await self._job_for(request, message)
-        if job.state.is_final or job.state is JobState.AWAITING_APPROVAL:
+        if job.state.is_final or job.state in (JobState.AWAITING_APPROVAL, JobState.AWAITING_VERIFICATION):
             log.info("job %s is %s; delivery %s ignored", job.job_id, job.state.value, message.delivery_count)
             return
         with job_span("reset.run", job_id=job.job_id, kind=job.kind.value, target_id=job.target.id) as span:
@@ -283,25 +293,36 @@ class ResetService:
 
         job = await self.jobs.update(job_id, retried)
         if job.source.kind == "operator":
-            options = next((s.data for s in job.steps if s.action == "options"), {})
-            first = next((s.data.get("by", "") for s in job.steps if s.action == "approval"
-                          and s.outcome == "privileged"), "")
             # The retry is the second approval only when someone other than the requester gives it.
-            approver = first or (by if independent else "")
-            return await self._run_operator_job(job, OperatorReset(
-                user=job.target.upn or job.target.id, by=job.requested_by, reason=str(options.get("reason", "")),
-                revoke=bool(options.get("revoke_sessions", True)), issue_tap=bool(options.get("issue_tap", True)),
-                approved_by=approver, batch_id=job.source.number))
+            return await self._run_operator_job(job, _operator_order(job, by if independent else ""))
+        retries = sum(1 for s in job.steps if s.action == "retry")
+        await self._requeue(job, f"{suffix}{retries}")
+        return job
+
+    async def _requeue(self, job: Job, suffix: str) -> None:
+        """A ticket's job back on the queue, as its request, under a fresh message id (duplicate detection would
+        drop a second message with the ticket's own key)."""
         options = next((s.data for s in job.steps if s.action == "options"), {})
         request = ResetRequest.model_validate({
             "table": job.source.table, "sys_id": job.source.sys_id, "number": job.source.number,
             "action": "reset_mfa", "user": job.target.upn or job.target.id, "requested_by": job.requested_by,
-            **{k: v for k, v in options.items() if v is not None}})
-        # A fresh message id: duplicate detection would drop a second message with the ticket's own key.
-        retries = sum(1 for s in job.steps if s.action == "retry")
+            **{k: v for k, v in options.items() if v is not None and k in _REQUEST_OPTIONS}})
         await self.queue.send(json.dumps(request.to_message()).encode(),
-                              message_id=f"{request.idempotency_key}:{suffix}{retries}",
+                              message_id=f"{request.idempotency_key}:{suffix}",
                               session_id=request.user.lower(), correlation_id=job.job_id)
+
+    async def continue_verified(self, job_id: str) -> Job:
+        """The proofs passed: the job goes on exactly as a reset does (the same two round trips): a ticket's back
+        on the queue, an operator's in place. Anything else is left as it is."""
+        job = await self.jobs.get(job_id)
+        if job.state is not JobState.AWAITING_VERIFICATION or job.verification is None or \
+                job.verification.state != "passed":
+            return job
+        if job.source.kind == "operator":
+            return await self._run_operator_job(job, _operator_order(job))
+        job = await self.jobs.update(job_id, lambda j: j.transition(JobState.QUEUED, "identity proven",
+                                                                     now=self.now()))
+        await self._requeue(job, f"verified{sum(1 for s in job.steps if s.action == 'verification')}")
         return job
 
     async def independent(self, requester: str, approver: str, approver_id: str = "") -> bool:
@@ -337,13 +358,15 @@ class ResetService:
                       job_id=self.jobs.job_id_for(key) if key else "", now=self.now())
         job.record("options", "ok", order.reason, data={
             "revoke_sessions": order.revoke, "issue_tap": order.issue_tap, "reason": order.reason,
-            "by_asserted": order.by_asserted}, now=self.now())
+            "by_asserted": order.by_asserted,
+            **({"verify_policy": order.verify_policy} if order.verify_policy else {})}, now=self.now())
         if order.approved_by:
             job.record("approval", "over_limit" if order.over_limit else "privileged",
                        f"second approval by {order.approved_by}", data={"by": order.approved_by}, now=self.now())
         stored, created = await self.jobs.create(job)
-        if not created and stored.state in (JobState.SUCCEEDED, JobState.REJECTED, JobState.AWAITING_APPROVAL):
-            return stored
+        if not created and stored.state in (JobState.SUCCEEDED, JobState.REJECTED, JobState.AWAITING_APPROVAL,
+                                            JobState.AWAITING_VERIFICATION, JobState.VERIFICATION_FAILED):
+            return stored  # a failed verification is retried by an operator, on the record (jobs retry)
         if not created and stored.state is JobState.FAILED:
             stored = await self.jobs.update(stored.job_id, lambda j: j.retry(order.by, "re-run of the batch",
                                                                              now=self.now()))
@@ -384,7 +407,19 @@ class ResetService:
 
     async def _snapshot(self, user: str) -> UserSnapshot:
         """The read every guardrail decision starts from: it names the groups the guardrails decide."""
-        return await self.graph.snapshot(user, groups=guard_groups(self.settings))
+        extra = self.gate.groups() if self.gate is not None else []
+        return await self.graph.snapshot(user, groups=[*guard_groups(self.settings), *extra])
+
+    async def tap_delivery_for(self, user: str) -> str:
+        """Who the policy in force would give this user's TAP to (``--reveal-tap`` is refused unless the operator)."""
+        policy = self.gate.policy() if self.gate is not None else None
+        if policy is None:
+            return "operator"
+        snapshot = await self._snapshot(user)
+        try:
+            return self.gate.tier(policy, snapshot).tap_delivery if self.gate is not None else "operator"
+        except VerifyPolicyError:
+            return "undecided"
 
     async def preview(self, user: str, *, approved: bool = False) -> Preview:
         """What a reset of ``user`` would do (``--dry-run``): the guardrails' verdict and the removal plan.
@@ -444,6 +479,8 @@ class ResetService:
         if verdict.decision is Decision.PARK:
             await self._park(job, verdict.code, verdict.reason)
             return
+        if not await self._verified(job, snapshot):
+            return
         # One user is never reset by two jobs at once, whatever door they came through (a ticket, the CLI, a
         # bulk run): the lock is per user object id, held until the job ends (or expires after a crash).
         lock = f"reset-user:{snapshot.user.id}"
@@ -462,6 +499,67 @@ class ResetService:
             await self._reset(job, snapshot, earlier, revoke=revoke, issue_tap=issue_tap)
         finally:
             await self.jobs.release(lock, job.job_id)
+
+    async def _verified(self, job: Job, snapshot: UserSnapshot) -> bool:
+        """The gate: True when the reset may write (the tier needs no proof, or this attempt's proofs passed);
+        else the job now waits for its proofs (or ended because one cannot pass) and nothing was written."""
+        gate = self.gate
+        policy = gate.policy_for(job) if gate is not None else None
+        current = (await self.jobs.get(job.job_id)).verification
+        if gate is None or policy is None:
+            if current is None or current.state != NOT_REQUIRED:
+                await self._set_verification(job, Verification.not_required(), "not_required",
+                                             "VERIFY_POLICY=none: no proof of identity is asked")
+            return True
+        try:
+            tier = gate.tier(policy, snapshot)
+        except VerifyPolicyError as exc:
+            why = f"the verification tier cannot be decided: {exc} (VERIFY_POLICY)"
+            await self._finish(job, lambda j: j.reject(UNDECIDED, why, now=self.now()))
+            return False
+        if current is not None and current.state == PASSED and current.tier == tier.id:
+            return True
+        if not tier.require.kinds:
+            await self._set_verification(job, gate.not_required(tier), "not_required",
+                                         f"tier {tier.id} needs no proof of identity")
+            return True
+        verification = gate.open(job, policy, tier, snapshot)
+        await self.jobs.link_verification(verification.id, job.job_id)
+        asked = f"{tier.require.mode} of {', '.join(tier.require.kinds)}"
+        if verification.decided:
+            failed = verification.failed_proof()
+            why = f"{failed.kind}: {failed.reason}" if failed else verification.state
+
+            def ended(j: Job) -> None:
+                j.verification = verification
+                j.record("verification", verification.state, f"tier {tier.id} ({asked}): {why}",
+                         data={"id": verification.id}, now=self.now())
+                j.error = JobFailure("verification_failed", why)
+                j.transition(JobState.VERIFICATION_FAILED, why, now=self.now())
+
+            done = await self.jobs.update(job.job_id, ended)
+            RESETS.add(1, {"outcome": "verification_failed"})
+            await gate.close_failed(done)
+            return False
+
+        def waiting(j: Job) -> None:
+            j.verification = verification
+            j.record("verification", "started", f"tier {tier.id}: {asked}, expires "
+                     f"{verification.expires_at.isoformat() if verification.expires_at else '?'}",
+                     data={"id": verification.id}, now=self.now())
+            j.transition(JobState.AWAITING_VERIFICATION, f"waiting for {asked}", now=self.now())
+
+        job = await self.jobs.update(job.job_id, waiting)
+        RESETS.add(1, {"outcome": "awaiting_verification"})
+        await gate.started(job)
+        return False
+
+    async def _set_verification(self, job: Job, verification: Verification, outcome: str, detail: str) -> None:
+        def put(j: Job) -> None:
+            j.verification = verification
+            j.record("verification", outcome, detail, now=self.now())
+
+        await self.jobs.update(job.job_id, put)
 
     async def _resolved(self, job: Job, snapshot: UserSnapshot) -> Job:
         user = snapshot.user
@@ -593,7 +691,14 @@ class ResetService:
 
     async def retrieve_tap(self, job_id: str, *, by: str) -> RetrievedTap:
         """The one-time TAP of a job, to an authenticated caller; the retrieval (who, when) goes on the job."""
-        await self.jobs.get(job_id)  # JobNotFoundError before anything else
+        job = await self.jobs.get(job_id)  # JobNotFoundError before anything else
+        delivery = job.verification.tap_delivery if job.verification is not None else "operator"
+        if delivery != "operator":
+            await self._step_by_id(job_id, "tap_retrieval", "refused", f"by {by}: the policy delivers this TAP to "
+                                   f"the {delivery.replace('_', ' ')}", {"by": by})
+            raise TapDeliveredElsewhereError(f"job {job_id}: the Temporary Access Pass goes to the "
+                                             f"{delivery.replace('_', ' ')} (tap_delivery {delivery}), never to "
+                                             "an operator")
         try:
             tap = await self.tap_drop.take(job_id, now=self.now())
         except TapGoneError as exc:
@@ -753,7 +858,22 @@ _GUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 
 
 def _undecided(exc: GroupNotFoundError) -> str:
-    return f"the break-glass guardrail cannot be decided: {exc.args[0]} (BREAK_GLASS_GROUP)"
+    return f"a group the guardrails or the verification tiers name cannot be decided: {exc.args[0]} " \
+           "(BREAK_GLASS_GROUP, VERIFY_POLICY)"
+
+
+# The ticket's own options a requeued request carries (an operator's options step holds more).
+_REQUEST_OPTIONS = {"revoke_sessions", "issue_tap"}
+
+
+def _operator_order(job: Job, retried_by: str = "") -> OperatorReset:
+    """An operator's job as its order, from what the job recorded (a retry, a continuation after the proofs)."""
+    options = next((s.data for s in job.steps if s.action == "options"), {})
+    first = next((s.data.get("by", "") for s in job.steps if s.action == "approval" and s.outcome == "privileged"), "")
+    return OperatorReset(user=job.target.upn or job.target.id, by=job.requested_by,
+                         reason=str(options.get("reason", "")), revoke=bool(options.get("revoke_sessions", True)),
+                         issue_tap=bool(options.get("issue_tap", True)), approved_by=first or retried_by,
+                         batch_id=job.source.number)
 
 
 def _options(request: ResetRequest) -> dict[str, Any]:

@@ -17,7 +17,7 @@ def chaos_settings(sandbox_env: dict[str, str]) -> None:
     suffix = uuid.uuid4().hex[:10]
     sandbox_env.update({"MONITOR_TABLE": f"monitor{suffix}", "POSTURE_TABLE": f"posture{suffix}",
                         "RESETS_PER_HOUR_LIMIT": "12", "LOG_LEVEL": "DEBUG", "QUEUE_MAX_DELIVERIES": "6",
-                        "GRAPH_MAX_RETRIES": "2", "GRAPH_RETRY_AFTER_CAP_S": "2"})
+                        "GRAPH_MAX_RETRIES": "2", "GRAPH_RETRY_AFTER_CAP_S": "2", "VERIFY_POLICY": ""})
 
 
 async def test_hostile_input_at_every_door_never_5xx_never_a_traceback(sandbox: Sandbox) -> None:
@@ -51,3 +51,17 @@ async def test_at_20_percent_faults_nothing_is_lost_twice_deleted_or_let_through
     assert sandbox.graph.issued_tap_values  # the scan had TAPs to look for
     least_privilege(sandbox, summary)
     assert summary.uncovered_graph_calls == [] and summary.unused_permissions == []
+
+
+@pytest.mark.parametrize("sandbox_env", [{"VERIFY_POLICY": ""}])
+async def test_the_gate_holds_against_every_door(sandbox: Sandbox) -> None:
+    from sandbox.chaos_verify import verification_doors
+
+    attacks = await verification_doors(sandbox, seed=3, forged=80)
+    summary = attacks.to_dict()
+    assert summary["let_through"] == 0 and summary["http_5xx"] == 0, summary["examples"]
+    assert summary["methods_removed_unverified"] == 0
+    assert set(summary["attempts"]) == {"forged_decision", "not_the_manager", "requester_is_manager", "race",
+                                        "replay", "after_expiry", "callback_no_role", "callback_not_asked",
+                                        "callback_hostile", "operator_tap", "weaker_bulk_policy"}
+    assert summary["refused"]["not_the_manager"] == 2 and summary["refused"]["weaker_bulk_policy"] == 3

@@ -16,6 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from tests.localsystem import serving
 
 SECRET = "fuzz-secret"
+ROUTES = {"/itsm/servicenow", "/jobs/{job_id}", "/jobs/{job_id}/tap", "/jobs/{job_id}/retry",
+          "/jobs/{job_id}/verify/callback", "/verify/manager/{verification_id}",
+          "/verify/manager/{verification_id}/tap"}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,8 @@ def test_no_input_the_schema_allows_or_not_gets_a_5xx(base_url: str) -> None:
             response = case.call(base_url=f"{base_url}/api", timeout=30)
             seen[case.path] = seen.get(case.path, 0) + 1
             assert response.status_code < 500, response.text[:500]
-            if response.status_code >= 400:
+            html_page = case.path == "/verify/manager/{verification_id}" and case.method == "GET"
+            if response.status_code >= 400 and not html_page:
                 assert str(response.headers.get("content-type", "")).find("application/problem+json") >= 0, (
                     response.status_code, case.method, case.path, case.headers, response.text[:300])
                 body = json.loads(response.text)
@@ -46,11 +50,10 @@ def test_no_input_the_schema_allows_or_not_gets_a_5xx(base_url: str) -> None:
                 assert response.status_code not in (200, 202)  # schemathesis signs nothing: no job
 
         one()
-    assert set(seen) == {"/itsm/servicenow", "/jobs/{job_id}", "/jobs/{job_id}/tap", "/jobs/{job_id}/retry"}
-    assert sum(seen.values()) >= 200
+    assert set(seen) == ROUTES
+    assert sum(seen.values()) >= 300
 
 
 def test_the_document_is_served_and_names_every_route(base_url: str) -> None:
     document = httpx.get(f"{base_url}/api/openapi.json", timeout=30).json()
-    assert set(document["paths"]) == {"/itsm/servicenow", "/jobs/{job_id}", "/jobs/{job_id}/tap",
-                                      "/jobs/{job_id}/retry"}
+    assert set(document["paths"]) == ROUTES

@@ -43,8 +43,8 @@ async def test_a_user_is_found_by_id_or_upn_case_insensitively(graph_http: httpx
 async def test_users_page_by_next_link_without_loss_or_repeat(graph_http: httpx.AsyncClient,
                                                               graph_sim: GraphSimulator) -> None:
     users = await all_pages(graph_http, f"{V1}/users", **{"$top": "7"})
-    assert len(users) == len(graph_sim.tenant.users) == 30
-    assert len({u["id"] for u in users}) == 30
+    assert len(users) == len(graph_sim.tenant.users) == 31
+    assert len({u["id"] for u in users}) == 31
 
 
 async def test_users_filter_and_select(graph_http: httpx.AsyncClient) -> None:
@@ -55,7 +55,7 @@ async def test_users_filter_and_select(graph_http: httpx.AsyncClient) -> None:
     assert len(taps) == 4
     assert all(set(t) == {"id", "userPrincipalName"} for t in taps)
     disabled = await all_pages(graph_http, f"{V1}/users", **{"$filter": "accountEnabled eq false"})
-    assert [d["userPrincipalName"] for d in disabled] == ["old.employee@contoso.example"]
+    assert [d["userPrincipalName"] for d in disabled] == ["old.employee@contoso.example", "mfaops@contoso.example"]
 
 
 @pytest.mark.parametrize("params", [{"$top": "0"}, {"$top": "1000"}, {"$filter": "userType eq"},

@@ -114,8 +114,10 @@ async def test_every_operator_route_demands_a_principal(sandbox: Sandbox, route:
     assert response.status_code == 401 and body_of(response)["status"] == 401
 
 
-def test_only_the_webhook_is_outside_platform_authentication() -> None:
-    """Every HTTP function but the signed webhook demands a principal; Bicep excludes only the webhook's path."""
+def test_only_the_webhook_and_the_managers_page_are_outside_platform_authentication() -> None:
+    """Every HTTP function but the signed webhook and the manager's page demands a principal; Bicep excludes only
+    those paths. The page itself redirects an anonymous browser to the sign-in; its decision and TAP routes answer
+    401 without a principal."""
     import re
     from pathlib import Path
 
@@ -127,17 +129,30 @@ def test_only_the_webhook_is_outside_platform_authentication() -> None:
     bicep = (Path(__file__).resolve().parents[2] / "bicep" / "resources.bicep").read_text()
     excluded = re.search(r"excludedPaths:\s*\[([^\]]*)\]", bicep)
     assert excluded is not None
-    assert re.findall(r"'([^']+)'", excluded.group(1)) == ["/api/itsm/servicenow"]
+    assert re.findall(r"'([^']+)'", excluded.group(1)) == ["/api/itsm/servicenow", "/api/verify/manager/*"]
     assert "requireAuthentication: true" in bicep and "Return401" in bicep
     unauthenticated = []
     for route, methods, fn in http_functions(function_app.app):
         if route == "itsm/servicenow":
             continue
-        req = func.HttpRequest(methods[0], f"http://localhost/api/{route}", body=b"", route_params={"job_id": "x"})
-        response = asyncio.run(fn(req))
-        if response.status_code != 401:
-            unauthenticated.append(route)
+        for method in methods:
+            req = func.HttpRequest(method, f"http://localhost/api/{route}", body=b"",
+                                   route_params={"job_id": "x", "verification_id": "A" * 22})
+            response = asyncio.run(fn(req))
+            expected = 302 if (route, method) == ("verify/manager/{verification_id}", "GET") else 401
+            if response.status_code != expected:
+                unauthenticated.append((route, method, response.status_code))
+            if expected == 302:
+                assert response.headers["Location"].startswith("/.auth/login/aad?post_login_redirect_uri=")
     assert unauthenticated == []
+    # Anonymous at the Functions host (no function key: a browser following a link sends none) are exactly the
+    # manager's routes; every other route keeps its key.
+    anonymous = set()
+    for source in (Path(__file__).resolve().parents[2] / "functions").glob("*.py"):
+        anonymous |= set(re.findall(r'route="([^"]+)", methods=\[([^\]]+)\], auth_level=func\.AuthLevel\.ANONYMOUS',
+                                    source.read_text()))
+    assert anonymous == {("verify/manager/{verification_id}", '"GET"'), ("verify/manager/{verification_id}", '"POST"'),
+                         ("verify/manager/{verification_id}/tap", '"GET"')}
 
 
 # 3. Malformed headers are 401s --------------------------------------------------------------------------------
