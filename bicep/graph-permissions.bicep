@@ -12,6 +12,12 @@ param enableDetection bool = true
 
 var graphAppId = '00000003-0000-0000-c000-000000000000'
 
+@description('The verified_id proof: let mfaops create Verified ID presentation requests (the Request Service). Off unless VERIFY_POLICY uses verified_id.')
+param enableVerifiedId bool = false
+
+// "Verifiable Credentials Service Request", the Request Service's own service principal (verifiable-credentials-configure-tenant: grant its application permission VerifiableCredential.Create.PresentRequest).
+var requestServiceAppId = '3db474b9-6a0c-4840-96ac-1fceb342124f'
+
 resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
   appId: graphAppId
 }
@@ -51,6 +57,16 @@ var perUserMfaRoles = [
 var wanted = concat(resetRoles, enableDetection ? detectionRoles : [],
   enableMailAlerts || enableManagerApproval ? mailRoles : [],
   enablePostureFix ? postureFixRoles : [], enablePerUserMfaChange ? perUserMfaRoles : [])
+
+resource requestService 'Microsoft.Graph/servicePrincipals@v1.0' existing = if (enableVerifiedId) {
+  appId: requestServiceAppId
+}
+
+resource presentRequest 'Microsoft.Graph/appRoleAssignedTo@v1.0' = if (enableVerifiedId) {
+  principalId: principalId
+  resourceId: requestService.id
+  appRoleId: filter(requestService.appRoles, r => r.value == 'VerifiableCredential.Create.PresentRequest')[0].id
+}
 
 resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for role in wanted: {
   principalId: principalId

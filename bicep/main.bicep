@@ -55,6 +55,13 @@ param teamsWebhookUrl string = ''
 @description('Alert sinks: log, topic, teams, mail, servicenow (comma-separated).')
 param alertSinks string = 'log,topic'
 
+@secure()
+@description('The api-key the Verified ID Request Service sends back on its callbacks; a new one each deployment by default.')
+param verifiedIdCallbackKey string = newGuid()
+
+@description('The tenant\'s Verified ID verifier DID (VERIFIED_ID_AUTHORITY); empty: the verified_id proof is not configured.')
+param verifiedIdAuthority string = ''
+
 @description('Comma-separated UPNs mfaops must never touch.')
 param breakGlassUpns string = ''
 
@@ -106,6 +113,8 @@ module resources 'resources.bicep' = {
     jobIdKey: jobIdKey
     monitorPhoneHashKey: monitorPhoneHashKey
     teamsWebhookUrl: teamsWebhookUrl
+    verifiedIdCallbackKey: verifiedIdCallbackKey
+    verifiedIdAuthority: verifiedIdAuthority
     alertSinks: alertSinks
     storageSku: storageSku
     alertEmails: alertEmails

@@ -26,6 +26,11 @@ param monitorPhoneHashKey string
 param teamsWebhookUrl string = ''
 @description('Alert sinks: log, topic, teams, mail, servicenow (comma-separated).')
 param alertSinks string = 'log,topic'
+@secure()
+@description('The api-key the Verified ID Request Service sends back on its callbacks (mfaops hands it over in each request).')
+param verifiedIdCallbackKey string
+@description('The tenant\'s Verified ID verifier DID (VERIFIED_ID_AUTHORITY); empty: the verified_id proof is not configured.')
+param verifiedIdAuthority string = ''
 
 @description('Graph identity-and-access resource units per window, e.g. 8000/10; empty: taken from the tenant size (a count of users a day: 3500/10 under 50 users, 5000/10 up to 500, 8000/10 above).')
 param graphBudgetIdentity string = ''
@@ -253,6 +258,12 @@ resource jobIdKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   properties: { value: jobIdKey, contentType: 'text/plain' }
 }
 
+resource verifiedIdCallbackKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'verified-id-callback-key'
+  properties: { value: verifiedIdCallbackKey, contentType: 'text/plain', attributes: { exp: 1893456000 } }
+}
+
 resource tapDropKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: 'tap-drop-key'
@@ -405,6 +416,15 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'VERIFY_FAILURES_ALERT', value: '2' }
         { name: 'VERIFY_ON_FAILURE', value: 'none' }
         { name: 'APP_BASE_URL', value: '' }
+        { name: 'VERIFIED_ID_ENDPOINT', value: 'https://verifiedid.did.msidentity.com' }
+        { name: 'VERIFIED_ID_AUTHORITY', value: verifiedIdAuthority }
+        { name: 'VERIFIED_ID_CREDENTIAL_TYPE', value: 'VerifiedEmployee' }
+        { name: 'VERIFIED_ID_ACCEPTED_ISSUERS', value: '' }
+        { name: 'VERIFIED_ID_FACECHECK_THRESHOLD', value: '70' }
+        { name: 'VERIFIED_ID_CALLBACK_KEY', value: '@Microsoft.KeyVault(SecretUri=${verifiedIdCallbackKeySecret.properties.secretUri})' }
+        { name: 'VERIFIED_ID_MIN_CREDENTIAL_AGE_DAYS', value: '7' }
+        { name: 'VERIFY_LINK_MINUTES', value: '10' }
+        { name: 'SELF_SERVICE_RECOVERY', value: 'false' }
         { name: 'ALERT_MAIL_FROM', value: '' }
         { name: 'ALERT_MAIL_TO', value: '' }
         { name: 'ALERT_SERVICENOW_TABLE', value: 'incident' }
@@ -440,7 +460,9 @@ resource siteAuth 'Microsoft.Web/sites/config@2024-04-01' = {
       // ServiceNow holds no Entra token: function key + HMAC signature authenticate the webhook. The manager's
       // approval page answers an anonymous browser itself (a redirect to /.auth/login/aad), so a link in a mail
       // works; its decision and TAP routes need the signed-in manager (the principal header, 401 without one).
-      excludedPaths: ['/api/itsm/servicenow', '/api/verify/manager/*']
+      // The user's own page and the Request Service's callback (/api/public/*) are public: the user lost their
+      // methods and cannot sign in, and the service authenticates with the callback's api-key.
+      excludedPaths: ['/api/itsm/servicenow', '/api/verify/manager/*', '/api/public/*']
     }
     identityProviders: {
       azureActiveDirectory: {

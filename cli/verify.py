@@ -32,17 +32,27 @@ def verification_table(job: Job) -> Table:
     return table
 
 
-def status_doc(job: Job) -> dict[str, Any]:
-    return {"job_id": job.job_id, "state": job.state.value,
-            "verification": job.verification.view() if job.verification else None}
+def status_doc(job: Job, settings: Any = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"job_id": job.job_id, "state": job.state.value,
+                           "verification": job.verification.view() if job.verification else None}
+    if settings is not None and job.verification is not None and job.verification.proof("verified_id") is not None:
+        from shared.verify.gate import user_page
+
+        doc["user_page"] = user_page(settings, job.verification)  # the link the agent gives the user
+    return doc
 
 
 @verify_app.command("status")
 def verify_status(job_id: str) -> None:
     """Where a job's verification stands (an expired one is ended on the way).
     Example: mfaops --local verify status 3f2c...-..."""
-    job = run(lambda c: c.verification_service().status(job_id))
-    emit(status_doc(job), verification_table(job))
+    container = container_or_exit()
+    job = run_on(container, lambda c: c.verification_service().status(job_id))
+    doc = status_doc(job, container.settings)
+    table = verification_table(job)
+    if "user_page" in doc:
+        table.caption = f"the user's page: {doc['user_page']}"
+    emit(doc, table)
 
 
 @verify_app.command("resend")

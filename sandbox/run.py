@@ -99,6 +99,7 @@ async def _serve(*, listener: socket.socket, tenant: str, connection_string: str
     root = Starlette(routes=[Mount("/api", app=build_api(function_app.app)), Mount("/graph", app=box.graph_app),
                              Mount("/servicenow", app=box.servicenow_app),
                              Mount("/teams", app=box.receivers_app),
+                             Mount("/verifiedid", app=box.verifiedid_app),
                              Mount("/_local", routes=control_routes(box.queue)),  # type: ignore[arg-type]
                              Mount("/.auth", routes=signin_routes(box.find_user))],
                      exception_handlers={404: unrouted, 405: unrouted})
@@ -122,6 +123,7 @@ async def _serve(*, listener: socket.socket, tenant: str, connection_string: str
     print(f"graph       {base}/graph/v1.0/...  (call log: {base}/graph/_sandbox/calls)")
     print(f"servicenow  {base}/servicenow/api/now/table/...  (incidents: {base}/servicenow/_sandbox/created)")
     print(f"teams       {base}/teams/workflows/alerts  (received: {base}/teams/_sandbox/posts)")
+    print(f"verifiedid  {base}/verifiedid/v1.0/...  (requests: {base}/verifiedid/_sandbox/requests)")
     print(f"tables      Azurite: {box.settings.jobs_table}, {box.settings.jobs_by_user_table}")
     print("webhook     secret " + (f"generated, in {SECRET_FILE}" if generated else
                                    "from SERVICENOW_WEBHOOK_SECRET"))

@@ -21,6 +21,7 @@ from sandbox.localhost import call_queue_function, queue_functions
 from sandbox.queue import InProcessQueue
 from sandbox.receivers import TeamsReceiver, build_receivers_app
 from sandbox.servicenow import ServiceNowInstance, build_servicenow_app
+from sandbox.verifiedid import RequestServiceSimulator, build_verifiedid_app
 from shared.alerts import LogAlerts
 from shared.bootstrap import Container, configure_logging
 from shared.queue.port import QueueMessage
@@ -46,6 +47,8 @@ class Sandbox:
     servicenow_app: Starlette
     teams: TeamsReceiver
     receivers_app: Starlette
+    verifiedid: RequestServiceSimulator
+    verifiedid_app: Starlette
 
     @property
     def webhook_secret(self) -> str:
@@ -93,6 +96,8 @@ def build_sandbox(*, table_connection_string: str, tenant: Path | dict[str, Any]
     graph = GraphSimulator(tenant_from_dict(data), throttle=None if throttle else Throttle(enabled=False))
     servicenow = ServiceNowInstance.from_section(data.get("servicenow", {}))
     graph_app, servicenow_app = build_app(graph), build_servicenow_app(servicenow)
+    verifiedid = RequestServiceSimulator(graph.tenant)
+    verifiedid_app = build_verifiedid_app(verifiedid)
     given = dict(environ or {})
     values = {**SANDBOX_DEFAULTS, **given}
     values.setdefault("SERVICENOW_WEBHOOK_SECRET", secrets.token_urlsafe(32))
@@ -109,11 +114,14 @@ def build_sandbox(*, table_connection_string: str, tenant: Path | dict[str, Any]
     values.setdefault("MFAOPS_APP_ID", graph.tenant.app["appId"])
     values.setdefault("ALERT_MAIL_FROM", f"mfaops@{graph.tenant.domain}")
     values.setdefault("APP_BASE_URL", base_url or "http://localhost")  # links in the manager's mail
+    # Verified ID: the tenant's verifier DID, a callback key, and the Request Service simulator at /verifiedid.
+    values.setdefault("VERIFIED_ID_AUTHORITY", verifiedid.issuer)
+    values.setdefault("VERIFIED_ID_CALLBACK_KEY", secrets.token_urlsafe(32))
     values.setdefault("ALERT_MAIL_TO", f"secops@{graph.tenant.domain}")
     values.update({
         "TABLE_CONNECTION_STRING": table_connection_string,
         "GRAPH_BASE_URL": f"{root}/graph", "GRAPH_AUTH": "none",
-        "SERVICENOW_INSTANCE_URL": f"{root}/servicenow",
+        "SERVICENOW_INSTANCE_URL": f"{root}/servicenow", "VERIFIED_ID_ENDPOINT": f"{root}/verifiedid",
         "SERVICENOW_USERNAME": servicenow.username, "SERVICENOW_PASSWORD": servicenow.password,
     })
     settings = load_settings(values)
@@ -122,16 +130,37 @@ def build_sandbox(*, table_connection_string: str, tenant: Path | dict[str, Any]
     alerts = LogAlerts()
     teams = TeamsReceiver()
     receivers_app = build_receivers_app(teams)
-    graph_transport = servicenow_transport = receiver_transport = None
+    graph_transport = servicenow_transport = receiver_transport = verifiedid_transport = None
     if base_url is None:
         graph_transport = _MountedTransport(graph_app, "/graph")
         servicenow_transport = _MountedTransport(servicenow_app, "/servicenow")
         receiver_transport = _MountedTransport(receivers_app, "/teams")
+        verifiedid_transport = _MountedTransport(verifiedid_app, "/verifiedid")
+    verifiedid.poster = _callback_poster(in_process=base_url is None)
     container = Container(settings, graph_transport=graph_transport, servicenow_transport=servicenow_transport,
-                          queue=queue, alerts=alerts, receiver_transport=receiver_transport)
+                          queue=queue, alerts=alerts, receiver_transport=receiver_transport,
+                          verifiedid_transport=verifiedid_transport)
     return Sandbox(settings=settings, graph=graph, servicenow=servicenow, queue=queue, alerts=alerts,
                    container=container, graph_app=graph_app, servicenow_app=servicenow_app, teams=teams,
-                   receivers_app=receivers_app)
+                   receivers_app=receivers_app, verifiedid=verifiedid, verifiedid_app=verifiedid_app)
+
+
+def _callback_poster(*, in_process: bool) -> Any:
+    """How the Request Service simulator reaches mfaops's callback: over loopback (`sandbox run`), or straight
+    into the function app's routes in this process (tests), as the platform would deliver the request."""
+
+    async def post(url: str, headers: dict[str, str], body: dict[str, Any]) -> int:
+        transport = None
+        if in_process:
+            import function_app
+            from sandbox.localhost import build_api
+
+            transport = httpx.ASGITransport(app=Starlette(routes=[Mount("/api", app=build_api(function_app.app))]))
+        async with httpx.AsyncClient(transport=transport, timeout=30.0) as client:
+            response = await client.post(url, json=body, headers=headers)
+        return response.status_code
+
+    return post
 
 
 class _MountedTransport(httpx.ASGITransport):

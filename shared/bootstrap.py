@@ -30,13 +30,15 @@ if TYPE_CHECKING:
     from shared.tapdrop import TapDrop
     from shared.verify.gate import VerificationGate
     from shared.verify.service import VerificationService
+    from shared.verify.verified_id import VerifiedIdService
 
 
 class Container:
     def __init__(self, settings: Settings, *, graph_transport: httpx.AsyncBaseTransport | None = None,
                  servicenow_transport: httpx.AsyncBaseTransport | None = None, queue: JobQueue | None = None,
                  alerts: Alerts | None = None, receiver_transport: httpx.AsyncBaseTransport | None = None,
-                 sinks: dict[str, Alerts] | None = None) -> None:
+                 sinks: dict[str, Alerts] | None = None,
+                 verifiedid_transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         # Tests route Graph and ServiceNow to in-process simulators, and the local host brings its own queue;
         # in Azure these stay None (real HTTPS, Service Bus, alert logs).
@@ -45,6 +47,9 @@ class Container:
         self._queue = queue
         self._alerts = alerts
         self.receiver_transport = receiver_transport  # the Teams webhook (a local receiver in the sandbox)
+        self.verifiedid_transport = verifiedid_transport  # the Verified ID Request Service (a simulator locally)
+        self._verifiedid_http: httpx.AsyncClient | None = None
+        self._verified_id: VerifiedIdService | None = None
         self._sinks = sinks
         self._alert_http: httpx.AsyncClient | None = None
         self._grants_http: httpx.AsyncClient | None = None
@@ -274,6 +279,22 @@ class Container:
                                           teams=sinks.get("teams"))
         return self._gate
 
+    def verified_id_service(self) -> VerifiedIdService:
+        """The verified_id proof: the user's page, the Request Service, its callback."""
+        if self._verified_id is None:
+            import httpx
+
+            from shared.verify.requestservice import RequestService
+            from shared.verify.verified_id import VerifiedIdService
+
+            self._verifiedid_http = httpx.AsyncClient(transport=self.verifiedid_transport, timeout=30.0)
+            # The sandbox's simulator takes no token (GRAPH_AUTH=none is the sandbox); Azure: the managed identity.
+            credential = self.credential() if self.settings.graph_auth == "managed_identity" else None
+            self._verified_id = VerifiedIdService(
+                proofs=self.verification_service(), settings=self.settings,
+                requests=RequestService(self._verifiedid_http, self.settings, credential))
+        return self._verified_id
+
     def verification_service(self) -> VerificationService:
         if self._verification is None:
             from shared.verify.service import VerificationService
@@ -289,10 +310,11 @@ class Container:
             if closer is not None:
                 await closer()
         self._sinks = None
-        for http in (self._alert_http, self._grants_http):
+        for http in (self._alert_http, self._grants_http, self._verifiedid_http):
             if http is not None:
                 await http.aclose()
-        self._alert_http = self._grants_http = None
+        self._alert_http = self._grants_http = self._verifiedid_http = None
+        self._verified_id = None
         if self._servicenow_http is not None:
             await self._servicenow_http.aclose()
             self._servicenow_http = None

@@ -80,6 +80,18 @@ class Settings(BaseSettings):
     verify_policy: str = Field(default="", alias="VERIFY_POLICY")
     verify_failures_alert: int = Field(default=2, ge=1, le=100, alias="VERIFY_FAILURES_ALERT")
     verify_on_failure: Literal["none", "revoke_sessions"] = Field(default="none", alias="VERIFY_ON_FAILURE")
+    # Microsoft Entra Verified ID (the verified_id proof): the Request Service, the verifier's DID, what is asked.
+    verified_id_endpoint: str = Field(default="https://verifiedid.did.msidentity.com", alias="VERIFIED_ID_ENDPOINT")
+    verified_id_authority: str = Field(default="", alias="VERIFIED_ID_AUTHORITY")
+    verified_id_credential_type: str = Field(default="VerifiedEmployee", alias="VERIFIED_ID_CREDENTIAL_TYPE")
+    verified_id_accepted_issuers: str = Field(default="", alias="VERIFIED_ID_ACCEPTED_ISSUERS")
+    verified_id_facecheck_threshold: int = Field(default=70, ge=50, le=100, alias="VERIFIED_ID_FACECHECK_THRESHOLD")
+    verified_id_callback_key: SecretStr = Field(default=SecretStr(""), alias="VERIFIED_ID_CALLBACK_KEY")
+    verified_id_min_credential_age_days: int = Field(default=7, ge=0, le=3650,
+                                                     alias="VERIFIED_ID_MIN_CREDENTIAL_AGE_DAYS")
+    # The user's page: how long its link lives, and the optional self-service recovery (no agent).
+    verify_link_minutes: int = Field(default=10, ge=1, le=1440, alias="VERIFY_LINK_MINUTES")
+    self_service_recovery: bool = Field(default=False, alias="SELF_SERVICE_RECOVERY")
     # The app's public address, for links in the manager's mail (empty: https://$WEBSITE_HOSTNAME in Azure).
     app_base_url: str = Field(default="", alias="APP_BASE_URL")
 
@@ -164,6 +176,12 @@ class Settings(BaseSettings):
     alert_attempts: int = Field(default=3, ge=1, le=10, alias="ALERT_ATTEMPTS")
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    @property
+    def accepted_issuer_list(self) -> list[str]:
+        """The DIDs whose credentials are accepted (default: the authority's own)."""
+        given = _items(self.verified_id_accepted_issuers, lower=False)
+        return given or ([self.verified_id_authority] if self.verified_id_authority else [])
 
     @property
     def public_base_url(self) -> str:
@@ -258,7 +276,8 @@ class Settings(BaseSettings):
             raise ValueError("is an unresolved Key Vault reference: check the app's identity can read the secret")
         return value
 
-    @field_validator("table_service_url", "graph_base_url", "servicenow_instance_url", "app_base_url")
+    @field_validator("table_service_url", "graph_base_url", "servicenow_instance_url", "app_base_url",
+                     "verified_id_endpoint")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         # httpx joins base and path with a slash of its own; a trailing one gives '//users'.

@@ -97,8 +97,10 @@ def default_grants() -> set[str]:
     lists = {name: re.findall(r"'([A-Za-z.]+)' //", body) for name, body in
              re.findall(r"^var (\w+Roles) = \[(.*?)^\]", text, flags=re.M | re.S)}
     defaults = {name: value == "true" for name, value in re.findall(r"^param (\w+) bool = (\w+)", text, flags=re.M)}
-    assert defaults == {"enableDetection": True, "enableMailAlerts": False, "enableManagerApproval": True,
-                        "enablePostureFix": False, "enablePerUserMfaChange": False}
+    assert defaults == {"enableVerifiedId": False, "enableDetection": True, "enableMailAlerts": False,
+                        "enableManagerApproval": True, "enablePostureFix": False, "enablePerUserMfaChange": False}
+    # The verified_id proof's permission lives on the Request Service's own service principal, not Graph's.
+    assert "appId: requestServiceAppId" in text and "'VerifiableCredential.Create.PresentRequest'" in text
     assert "enableMailAlerts || enableManagerApproval ? mailRoles" in text
     return set(lists["resetRoles"]) | set(lists["detectionRoles"]) | set(lists["mailRoles"])
 

@@ -25,6 +25,7 @@ class DirectoryUser:
     display_name: str = ""
     enabled: bool = True
     user_type: str = "Member"
+    mail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

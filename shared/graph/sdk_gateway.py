@@ -293,8 +293,8 @@ class SdkGraphGateway(GraphGateway):
             {"id": "user", "method": "GET",
              # The manager comes with the user (user-list-manager: "$expand=manager"; User.Read.All), and the
              # directory's phones for a call-back: the proofs cost no round trip of their own.
-             "url": f"{user_path}?$select=id,userPrincipalName,displayName,accountEnabled,userType,mobilePhone,"
-                    "businessPhones&$expand=manager($select=id,userPrincipalName,accountEnabled)"},
+             "url": f"{user_path}?$select=id,userPrincipalName,displayName,accountEnabled,userType,mail,"
+                    "mobilePhone,businessPhones&$expand=manager($select=id,userPrincipalName,accountEnabled)"},
             {"id": "roles", "method": "GET", "headers": advanced,
              "url": f"{user_path}/transitiveMemberOf/microsoft.graph.directoryRole"
                     "?$count=true&$select=id,displayName,roleTemplateId"},
@@ -365,7 +365,7 @@ class SdkGraphGateway(GraphGateway):
         user = DirectoryUser(id=body["id"], upn=body.get("userPrincipalName") or "",
                              display_name=body.get("displayName") or "",
                              enabled=body.get("accountEnabled") is not False,
-                             user_type=body.get("userType") or "Member")
+                             user_type=body.get("userType") or "Member", mail=str(body.get("mail") or ""))
         role_rows = await self._rest(answers["roles"], f"list roles of {key}", advanced)
         roles = {str(r.get("roleTemplateId") or r.get("id") or ""): str(r.get("displayName") or "")
                  for r in role_rows}

@@ -40,6 +40,11 @@ KIND_LABELS = {"manager": "manager approval", "callback": "call-back to the numb
                "verified_id": "Verified ID with Face Check"}
 
 
+def user_page(settings: Settings, verification: Verification) -> str:
+    """The user's own page, for the agent to give them (the verified_id proof)."""
+    return f"{settings.public_base_url}/api/public/verify/{verification.id}"
+
+
 @dataclass
 class VerificationGate:
     settings: Settings
@@ -64,6 +69,14 @@ class VerificationGate:
             self._loaded = True
             if self._policy is None:
                 log.warning("VERIFY_POLICY=none: resets are not gated by any proof of identity")
+            elif any("verified_id" in t.require.kinds for t in self._policy.tiers):
+                missing = [name for name, value in (
+                    ("VERIFIED_ID_AUTHORITY", self.settings.verified_id_authority),
+                    ("VERIFIED_ID_CALLBACK_KEY", self.settings.verified_id_callback_key.get_secret_value()))
+                    if not value]
+                if missing:
+                    raise ConfigurationError(f"VERIFY_POLICY asks for verified_id: {' and '.join(missing)} must be "
+                                             "set")
         return self._policy
 
     def policy_for(self, job: Job) -> VerifyPolicy | None:
@@ -96,7 +109,7 @@ class VerificationGate:
             id=new_verification_id(), tier=tier.id, mode=tier.require.mode, kinds=tier.require.kinds,
             state=PENDING, proofs=[Proof(kind=k) for k in tier.require.kinds],
             expires_at=now + timedelta(minutes=policy.expire_after_minutes), tap_delivery=tier.tap_delivery,
-            created_at=now)
+            created_at=now, display_name=snapshot.user.display_name, mail=snapshot.user.mail)
         for proof in verification.proofs:
             reason = ""
             if proof.kind == "manager":
@@ -112,6 +125,10 @@ class VerificationGate:
                 else:
                     verification.phone_mask = mask_number(number)
                     verification.phone_digest = digits_digest(digits[-4:], self.settings.job_id_secret)
+            elif proof.kind == "verified_id":
+                # The user's page lives VERIFY_LINK_MINUTES at most (a forwarded link dies quickly).
+                until = min(verification.expires_at or now, now + timedelta(minutes=self.settings.verify_link_minutes))
+                proof.data["link_expires"] = until.isoformat()
             if reason:
                 proof.state, proof.reason, proof.at = FAILED, reason, now
         verification.settle()
@@ -182,7 +199,7 @@ class VerificationGate:
     async def started(self, job: Job) -> Job:
         """A verification began: the manager is asked, the ticket told; each on the job."""
         steps = await self.ask_manager(job)
-        noted = await self.note(job, verification_note(job))
+        noted = await self.note(job, verification_note(job, self.settings))
         return await self.record(job, [*steps, *([noted] if noted else [])])
 
     async def passed(self, job: Job) -> Job:
@@ -262,7 +279,7 @@ class VerificationGate:
         return ("write_back", "ok", f"work note on {job.source.number}")
 
 
-def verification_note(job: Job) -> str:
+def verification_note(job: Job, settings: Settings | None = None) -> str:
     """The ticket's note for a verification that started, passed or failed: which proofs, never a detail that
     helps whoever is impersonating the user (no manager's name, no number)."""
     verification = job.verification
@@ -275,8 +292,13 @@ def verification_note(job: Job) -> str:
     if verification.state == "passed":
         return f"{head}: the identity of {who} was proven ({asked}); the MFA reset goes ahead."
     if job.state is JobState.AWAITING_VERIFICATION:
+        page = ""
+        if verification.proof("verified_id") is not None and settings is not None:
+            page = (f" Give the user this link to prove themselves with Verified ID (it works once, in the first "
+                    f"browser that opens it, for {settings.verify_link_minutes} minutes): "
+                    f"{user_page(settings, verification)}")
         return (f"{head}: the MFA reset of {who} waits for proof of identity ({asked}). Nothing has been removed. "
-                f"It expires at {verification.expires_at.isoformat() if verification.expires_at else '?'}.")
+                f"It expires at {verification.expires_at.isoformat() if verification.expires_at else '?'}.{page}")
     failed = verification.failed_proof()
     what = KIND_LABELS.get(failed.kind, failed.kind) if failed else "the verification"
     ending = "expired" if verification.state == EXPIRED else "did not pass"

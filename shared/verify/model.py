@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 PENDING, PASSED, FAILED, EXPIRED, NOT_REQUIRED = "pending", "passed", "failed", "expired", "not_required"
+SCANNED = "scanned"  # a verified_id proof whose request the user's wallet retrieved: still open
 KINDS = ("manager", "callback", "verified_id")
 DELIVERIES = ("operator", "manager", "verified_user")
 # A proof that failed for one of these reasons says nothing about the caller (the directory lacks what the proof
@@ -21,6 +22,10 @@ DELIVERIES = ("operator", "manager", "verified_user")
 # call-back, an expiry) ends the verification at once.
 MAX_REASON_CHARS = 500  # a manager's reason for a denial
 STRUCTURAL = frozenset({"no_manager", "manager_disabled", "not_independent", "no_number_on_record"})
+OPEN = frozenset({PENDING, SCANNED})
+# What a verified_id proof shows of its presentation request (the rest of its data stays private: the browser it is
+# bound to, the client address).
+SHOWN = ("request_id", "url", "expiry", "type", "issuer", "score", "threshold")
 
 
 def new_verification_id() -> str:
@@ -45,19 +50,27 @@ class Proof:
     by: str | None = None
     at: datetime | None = None
     reason: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN
 
     def view(self) -> dict[str, Any]:
-        return {"kind": self.kind, "state": self.state, "by": self.by,
-                "at": self.at.isoformat() if self.at else None, "reason": self.reason}
+        out = {"kind": self.kind, "state": self.state, "by": self.by,
+               "at": self.at.isoformat() if self.at else None, "reason": self.reason}
+        out.update({k: self.data[k] for k in SHOWN if k in self.data})
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        return self.view()
+        return {**self.view(), "data": dict(self.data)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Proof:
         at = data.get("at")
         return cls(kind=str(data["kind"]), state=str(data.get("state", PENDING)), by=data.get("by"),
-                   at=datetime.fromisoformat(at) if at else None, reason=data.get("reason"))
+                   at=datetime.fromisoformat(at) if at else None, reason=data.get("reason"),
+                   data=dict(data.get("data") or {}))
 
 
 @dataclass(slots=True)
@@ -76,6 +89,9 @@ class Verification:
     manager_upn: str = ""
     phone_mask: str = ""
     phone_digest: str = ""
+    # The user as the directory had them when the verification opened: a presented credential must name them.
+    display_name: str = ""
+    mail: str = ""
 
     @classmethod
     def not_required(cls, *, tier: str | None = None, tap_delivery: str = "operator") -> Verification:
@@ -124,7 +140,7 @@ class Verification:
         return {**self.view(), "proofs": [p.to_dict() for p in self.proofs],
                 "created_at": self.created_at.isoformat() if self.created_at else None,
                 "manager_id": self.manager_id, "manager_upn": self.manager_upn, "phone_mask": self.phone_mask,
-                "phone_digest": self.phone_digest}
+                "phone_digest": self.phone_digest, "display_name": self.display_name, "mail": self.mail}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Verification:
@@ -138,4 +154,5 @@ class Verification:
                    tap_delivery=str(data.get("tap_delivery", "operator")),
                    created_at=datetime.fromisoformat(created) if created else None,
                    manager_id=str(data.get("manager_id", "")), manager_upn=str(data.get("manager_upn", "")),
-                   phone_mask=str(data.get("phone_mask", "")), phone_digest=str(data.get("phone_digest", "")))
+                   phone_mask=str(data.get("phone_mask", "")), phone_digest=str(data.get("phone_digest", "")),
+                   display_name=str(data.get("display_name", "")), mail=str(data.get("mail", "")))

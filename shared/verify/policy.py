@@ -15,12 +15,6 @@ from shared.policyfile import PolicyFileError, validated
 MAX_POLICY_BYTES = 32 * 1024
 ProofKind = Literal["manager", "callback", "verified_id"]
 Delivery = Literal["operator", "manager", "verified_user"]
-# Not yet built (the next issue brings Verified ID): refused with a clear message instead of a proof that never
-# passes.
-NOT_YET = {"verified_id": "the verified_id proof (Microsoft Entra Verified ID with Face Check) is not available "
-                          "in this version of mfaops",
-           "verified_user": "tap_delivery verified_user needs the verified_id proof, which is not available in "
-                            "this version of mfaops"}
 
 
 class VerifyPolicyError(MfaopsError):
@@ -57,15 +51,12 @@ class Require(BaseModel):
     @model_validator(mode="after")
     def _one(self) -> Require:
         if (self.all is None) == (self.any is None):
-            raise ValueError("give either all or any (a list of proofs: manager, callback)")
+            raise ValueError("give either all or any (a list of proofs: manager, callback, verified_id)")
         kinds = self.kinds
         if len(set(kinds)) != len(kinds):
             raise ValueError("a proof is named twice")
         if self.any is not None and not self.any:
             raise ValueError("any: [] can never pass; use all: [] for a tier that needs no proof")
-        for kind in kinds:
-            if kind in NOT_YET:
-                raise ValueError(NOT_YET[kind])
         return self
 
     @property
@@ -83,11 +74,20 @@ class Tier(BaseModel):
     when: When = Field(default_factory=When)
     require: Require
     tap_delivery: Delivery = "operator"
+    # Self-service recovery (SELF_SERVICE_RECOVERY): the user proves themselves with Verified ID alone, no agent.
+    self_service: bool = False
 
     @model_validator(mode="after")
     def _delivery(self) -> Tier:
-        if self.tap_delivery in NOT_YET:
-            raise ValueError(NOT_YET[self.tap_delivery])
+        if self.tap_delivery == "verified_user" and "verified_id" not in self.require.kinds:
+            raise ValueError("tap_delivery verified_user needs the verified_id proof (the TAP goes to the page where "
+                             "the user presented their credential)")
+        if self.tap_delivery == "verified_user" and self.require.mode == "any" and len(self.require.kinds) > 1:
+            raise ValueError("tap_delivery verified_user with require any: the page's holder may never have "
+                             "presented; use all")
+        if self.self_service and (self.require.kinds != ["verified_id"] or self.tap_delivery != "verified_user"):
+            raise ValueError("self_service: the tier must require exactly verified_id and deliver the TAP to the "
+                             "verified user (no agent takes part in a self-service recovery)")
         if self.tap_delivery == "manager" and "manager" not in self.require.kinds:
             raise ValueError("tap_delivery manager needs the manager proof (the TAP goes to the approving manager)")
         if self.tap_delivery == "manager" and self.require.mode == "any" and len(self.require.kinds) > 1:

@@ -39,7 +39,7 @@ class VerificationService:
             raise VerificationError("no such verification", status=404, code="not_found") from None
         if job.verification is None or job.verification.id != verification_id:
             raise VerificationError("this verification was replaced by a newer one", status=409, code="superseded")
-        job = await self._expire_if_due(job)
+        job = await self.expire_if_due(job)
         assert job.verification is not None
         return job, job.verification
 
@@ -63,9 +63,9 @@ class VerificationService:
             proof.reason = None if approve else "denied"
             j.record("proof", f"manager_{'approved' if approve else 'denied'}", f"by {by}" +
                      (f": {reason}" if reason else ""), data={"kind": "manager", "by": by}, now=now)
-            _settled(j, now)
+            settle_on(j, now)
 
-        return await self._decided(job, decide)
+        return await self.decided(job, decide)
 
     async def attest_callback(self, job_id: str, *, by: str, last4: str, confirmed: bool) -> Job:
         """The agent called the user back on the number on record. Digits that are not that number's last four
@@ -73,7 +73,7 @@ class VerificationService:
         if not LAST4.fullmatch(last4 or ""):
             raise VerificationError("number_last4: the last four digits of the number called", status=400,
                                     code="invalid_last4")
-        job = await self._expire_if_due(await self.jobs.get(job_id))
+        job = await self.expire_if_due(await self.jobs.get(job_id))
         verification = job.verification
         proof = verification.proof("callback") if verification is not None else None
         if verification is None or proof is None:
@@ -101,15 +101,15 @@ class VerificationService:
                 p.state = PASSED
             j.record("proof", f"callback_{p.state}", f"by {by}, number on record {v.phone_mask}" +
                      (f" ({p.reason})" if p.reason else ""), data={"kind": "callback", "by": by}, now=now)
-            _settled(j, now)
+            settle_on(j, now)
 
-        job = await self._decided(job, attest)
+        job = await self.decided(job, attest)
         if not matches:
             raise VerificationError("the digits are not those of the number on record; the call-back failed",
                                     status=422, code="number_mismatch")
         return job
 
-    async def _decided(self, job: Job, change: Callable[[Job], None]) -> Job:
+    async def decided(self, job: Job, change: Callable[[Job], None]) -> Job:
         try:
             job = await self.jobs.update(job.job_id, change)
         except InvalidTransitionError:
@@ -144,14 +144,14 @@ class VerificationService:
         return tap
 
     async def resend(self, job_id: str) -> Job:
-        job = await self._expire_if_due(await self.jobs.get(job_id))
+        job = await self.expire_if_due(await self.jobs.get(job_id))
         proof = job.verification.proof("manager") if job.verification is not None else None
         if job.state is not JobState.AWAITING_VERIFICATION or proof is None or proof.state != PENDING:
             raise VerificationError(f"job {job_id} is not waiting for its manager", status=409, code="not_waiting")
         return await self.gate.record(job, await self.gate.ask_manager(job))
 
     async def status(self, job_id: str) -> Job:
-        return await self._expire_if_due(await self.jobs.get(job_id))
+        return await self.expire_if_due(await self.jobs.get(job_id))
 
     async def expire_due(self, *, limit: int = 1000) -> list[Job]:
         """Verifications past their time end (the timer): the job ends verification_failed, the ticket is told. A
@@ -162,12 +162,12 @@ class VerificationService:
                 # Proven, but the continuation did not start (the decision's worker stopped right after it).
                 await self.resume(job.job_id)
                 continue
-            done = await self._expire_if_due(job)
+            done = await self.expire_if_due(job)
             if done.state is JobState.VERIFICATION_FAILED:
                 ended.append(done)
         return ended
 
-    async def _expire_if_due(self, job: Job) -> Job:
+    async def expire_if_due(self, job: Job) -> Job:
         v = job.verification
         now = self.now()
         if job.state is not JobState.AWAITING_VERIFICATION or v is None or v.state != PENDING or \
@@ -179,9 +179,9 @@ class VerificationService:
             if j.state is not JobState.AWAITING_VERIFICATION or jv is None or jv.state != PENDING:
                 raise InvalidTransitionError("decided meanwhile")
             for p in jv.proofs:
-                if p.state == PENDING:
+                if p.open:
                     p.state, p.reason, p.at = EXPIRED, "expired", now
-            _settled(j, now)
+            settle_on(j, now)
 
         try:
             job = await self.jobs.update(job.job_id, expire)
@@ -190,7 +190,7 @@ class VerificationService:
         return await self.gate.close_failed(job)
 
 
-def _settled(job: Job, now: datetime) -> None:
+def settle_on(job: Job, now: datetime) -> None:
     """After a proof changed: the verification's state, on the job (passed: the continuation follows; failed or
     expired: the job ends verification_failed for this attempt)."""
     v = job.verification

@@ -129,12 +129,13 @@ def test_only_the_webhook_and_the_managers_page_are_outside_platform_authenticat
     bicep = (Path(__file__).resolve().parents[2] / "bicep" / "resources.bicep").read_text()
     excluded = re.search(r"excludedPaths:\s*\[([^\]]*)\]", bicep)
     assert excluded is not None
-    assert re.findall(r"'([^']+)'", excluded.group(1)) == ["/api/itsm/servicenow", "/api/verify/manager/*"]
+    assert re.findall(r"'([^']+)'", excluded.group(1)) == ["/api/itsm/servicenow", "/api/verify/manager/*",
+                                                           "/api/public/*"]
     assert "requireAuthentication: true" in bicep and "Return401" in bicep
     unauthenticated = []
     for route, methods, fn in http_functions(function_app.app):
-        if route == "itsm/servicenow":
-            continue
+        if route == "itsm/servicenow" or route.startswith("public/"):
+            continue  # the webhook and the user's public routes: below
         for method in methods:
             req = func.HttpRequest(method, f"http://localhost/api/{route}", body=b"",
                                    route_params={"job_id": "x", "verification_id": "A" * 22})
@@ -152,7 +153,10 @@ def test_only_the_webhook_and_the_managers_page_are_outside_platform_authenticat
         anonymous |= set(re.findall(r'route="([^"]+)", methods=\[([^\]]+)\], auth_level=func\.AuthLevel\.ANONYMOUS',
                                     source.read_text()))
     assert anonymous == {("verify/manager/{verification_id}", '"GET"'), ("verify/manager/{verification_id}", '"POST"'),
-                         ("verify/manager/{verification_id}/tap", '"GET"')}
+                         ("verify/manager/{verification_id}/tap", '"GET"'),
+                         ("public/verify/{verification_id}", '"GET"'),
+                         ("public/verify/{verification_id}/status", '"GET"'),
+                         ("public/verify/{verification_id}/tap", '"GET"'), ("public/verify/callback", '"POST"')}
 
 
 # 3. Malformed headers are 401s --------------------------------------------------------------------------------

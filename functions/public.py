@@ -1,0 +1,127 @@
+"""The verified_id proof's public routes: the user's own page (they cannot sign in: they lost their methods), its
+state and the TAP for the browser that opened it, and the Request Service's callback.
+
+Anonymous at the platform (excluded from App Service Authentication) and at the Functions host (no function key):
+the page binds to the first browser that opens it (an HttpOnly, Secure, SameSite=Strict cookie), and the callback
+is authenticated by its `api-key` header (the Request Service sends only `api-key` or `Authorization` headers)."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.http import json_response, problem, problems
+from shared.bootstrap import container
+from shared.errors import VerificationError
+from shared.reset.request import RequestError, load_json
+from shared.verify.page import Page, message_page
+
+bp = func.Blueprint()
+COOKIE = "mfaops_verify"
+_PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+                 "X-Content-Type-Options": "nosniff"}
+MAX_CALLBACK_BYTES = 256 * 1024
+
+
+def _html(page: Page, status: int = 200, cookie: str = "") -> func.HttpResponse:
+    headers = {**_PAGE_HEADERS, "Content-Security-Policy": page.csp}
+    response = func.HttpResponse(page.body, status_code=status, mimetype="text/html", charset="utf-8",
+                                 headers=headers)
+    if cookie:
+        response.headers["Set-Cookie"] = cookie
+    return response
+
+
+def _browser(req: func.HttpRequest) -> str:
+    from http.cookies import CookieError, SimpleCookie
+
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(req.headers.get("cookie", ""))
+    except CookieError:
+        return ""
+    morsel = jar.get(COOKIE)
+    return str(morsel.value) if morsel is not None else ""
+
+
+def _client(req: func.HttpRequest) -> str:
+    # App Service's front end puts the caller's address first in X-Forwarded-For.
+    forwarded = str(req.headers.get("x-forwarded-for", "")).split(",")[0].strip()
+    return (forwarded or str(req.headers.get("x-client-ip", "")))[:64]
+
+
+def _refused(exc: VerificationError) -> func.HttpResponse:
+    return problem(exc.status, {400: "Invalid request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+                                409: "Conflict", 410: "Gone", 503: "Unavailable"}.get(exc.status, "Refused"),
+                   str(exc), code=exc.code)
+
+
+@bp.route(route="public/verify/{verification_id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@problems
+async def user_verification_page(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.verify.user_page import user_page
+
+    vid = req.route_params.get("verification_id", "")
+    service = container().verified_id_service()
+    try:
+        opened = await service.open_page(vid, browser=_browser(req), client=_client(req))
+    except VerificationError as exc:
+        if exc.code == "opened_elsewhere":
+            return _html(message_page("Opened elsewhere", "This page was opened in another browser. Only that "
+                                      "browser can use it; call your service desk if that was not you."), 403)
+        if exc.status == 503:
+            return _html(message_page("Not available", "Verified ID could not start. Call your service desk."), 503)
+        return _html(message_page("Link expired", "This link has expired or was used. Call your service desk for "
+                                  "a new one."), 404)
+    cookie = ""
+    if opened.browser:
+        cookie = (f"{COOKIE}={opened.browser}; Path=/api/public/verify/{vid}; HttpOnly; Secure; SameSite=Strict; "
+                  f"Max-Age={24 * 3600}")
+    organisation = await service.organisation()
+    v = opened.job.verification
+    page = user_page(opened.job, opened.proof, organisation=organisation, display_name=v.display_name if v else "")
+    return _html(page, cookie=cookie)
+
+
+@bp.route(route="public/verify/{verification_id}/status", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@problems
+async def user_verification_status(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        state = await container().verified_id_service().status(req.route_params.get("verification_id", ""),
+                                                               browser=_browser(req))
+    except VerificationError as exc:
+        return _refused(exc)
+    return json_response(state, headers={"Cache-Control": "no-store"})
+
+
+@bp.route(route="public/verify/{verification_id}/tap", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@problems
+async def user_verification_tap(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        tap = await container().verified_id_service().tap(req.route_params.get("verification_id", ""),
+                                                          browser=_browser(req))
+    except VerificationError as exc:
+        return _refused(exc)
+    return json_response({"temporaryAccessPass": tap.value.reveal(), "expires": tap.expires.isoformat(),
+                          "usable_once": tap.usable_once}, headers={"Cache-Control": "no-store"})
+
+
+@bp.route(route="public/verify/callback", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@problems
+async def verified_id_callback(req: func.HttpRequest) -> func.HttpResponse:
+    raw = req.get_body() or b""
+    if len(raw) > MAX_CALLBACK_BYTES:
+        return problem(413, "Payload too large", f"at most {MAX_CALLBACK_BYTES} bytes")
+    api_key = req.headers.get("api-key", "")
+    service = container().verified_id_service()
+    try:
+        body = load_json(raw)
+    except RequestError as exc:
+        if not service.authentic(api_key):
+            return problem(401, "Unauthorized", "the api-key is missing or wrong", code="unauthorized")
+        return problem(400, "Invalid request", str(exc), field="body")
+    try:
+        job = await service.callback(api_key, body)
+    except VerificationError as exc:
+        return _refused(exc)
+    proof = job.verification.proof("verified_id") if job.verification else None
+    return json_response({"state": proof.state if proof else None})
