@@ -29,7 +29,7 @@ async def run(inputs: int, tickets: int, fault_rate: float, seed: int) -> dict[s
     environ = {"JOBS_TABLE": f"jobs{suffix}", "JOBS_BY_USER_TABLE": f"jobsbyuser{suffix}",
                "MONITOR_TABLE": f"monitor{suffix}", "POSTURE_TABLE": f"posture{suffix}", "LOG_LEVEL": "DEBUG",
                "RESETS_PER_HOUR_LIMIT": "25", "QUEUE_MAX_DELIVERIES": "6", "GRAPH_MAX_RETRIES": "2",
-               "GRAPH_RETRY_AFTER_CAP_S": "2"}
+               "GRAPH_RETRY_AFTER_CAP_S": "2", "SELF_SERVICE_RECOVERY": "true"}
     box = build_sandbox(table_connection_string=azurite.connection_string, environ=environ, throttle=False)
     use_container(box.container)
     capture = LogCapture()
@@ -51,9 +51,10 @@ async def run(inputs: int, tickets: int, fault_rate: float, seed: int) -> dict[s
 
     started = time.perf_counter()
     try:
-        from sandbox.chaos_verify import verification_doors
+        from sandbox.chaos_verify import public_doors, verification_doors
 
         gate = await verification_doors(box, seed=seed, forged=max(20, inputs // 50))
+        public = await public_doors(box, seed=seed, cases=max(20, inputs // 50))
         summary = await hostile_doors(box, inputs, seed=seed)
         await faulted_workload(box, tickets=tickets, fault_rate=fault_rate, seed=seed, summary=summary,
                                restart_tables=restart_tables)
@@ -61,6 +62,7 @@ async def run(inputs: int, tickets: int, fault_rate: float, seed: int) -> dict[s
         least_privilege(box, summary)
         result = summary.to_dict()
         result["verification_attacks"] = gate.to_dict()  # proof before reset's doors (issue 25)
+        result["public_attacks"] = public.to_dict()  # the user's page, callback and recovery (issue 26)
         result.update(azurite_restarts=state["restarts"], seconds=round(time.perf_counter() - started, 1),
                       tap_values_issued=len(box.graph.issued_tap_values), log_lines_scanned=len(capture.lines),
                       graph_calls=len(box.graph.calls))

@@ -56,10 +56,10 @@ param teamsWebhookUrl string = ''
 param alertSinks string = 'log,topic'
 
 @secure()
-@description('The api-key the Verified ID Request Service sends back on its callbacks; a new one each deployment by default.')
-param verifiedIdCallbackKey string = newGuid()
+@description('The api-key the Verified ID Request Service sends back on its callbacks (openssl rand -base64 32).')
+param verifiedIdCallbackKey string
 
-@description('The tenant\'s Verified ID verifier DID (VERIFIED_ID_AUTHORITY); empty: the verified_id proof is not configured.')
+@description('The Verified ID verifier DID of the tenant (VERIFIED_ID_AUTHORITY); empty: the verified_id proof is not configured.')
 param verifiedIdAuthority string = ''
 
 @description('Comma-separated UPNs mfaops must never touch.')

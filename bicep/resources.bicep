@@ -29,7 +29,7 @@ param alertSinks string = 'log,topic'
 @secure()
 @description('The api-key the Verified ID Request Service sends back on its callbacks (mfaops hands it over in each request).')
 param verifiedIdCallbackKey string
-@description('The tenant\'s Verified ID verifier DID (VERIFIED_ID_AUTHORITY); empty: the verified_id proof is not configured.')
+@description('The Verified ID verifier DID of the tenant (VERIFIED_ID_AUTHORITY); empty: the verified_id proof is not configured.')
 param verifiedIdAuthority string = ''
 
 @description('Graph identity-and-access resource units per window, e.g. 8000/10; empty: taken from the tenant size (a count of users a day: 3500/10 under 50 users, 5000/10 up to 500, 8000/10 above).')
@@ -459,9 +459,8 @@ resource siteAuth 'Microsoft.Web/sites/config@2024-04-01' = {
       unauthenticatedClientAction: 'Return401'
       // ServiceNow holds no Entra token: function key + HMAC signature authenticate the webhook. The manager's
       // approval page answers an anonymous browser itself (a redirect to /.auth/login/aad), so a link in a mail
-      // works; its decision and TAP routes need the signed-in manager (the principal header, 401 without one).
-      // The user's own page and the Request Service's callback (/api/public/*) are public: the user lost their
-      // methods and cannot sign in, and the service authenticates with the callback's api-key.
+      // works; its decision and TAP routes need the signed-in manager (the principal header, 401 without one). The
+      // user page and the Request Service callback are public too (the user cannot sign in; the callback has a key).
       excludedPaths: ['/api/itsm/servicenow', '/api/verify/manager/*', '/api/public/*']
     }
     identityProviders: {

@@ -199,7 +199,8 @@ def who_reset(user: str) -> None:
     valid_user(user)
 
     async def work(c: Container) -> list[Any]:
-        return [j for j in await c.job_store().list_for_user(user, limit=100) if j.kind.value == "reset"]
+        found = await c.job_store().list_for_user(user, limit=100)
+        return [j for j in found if j.kind.value in ("reset", "self_service")]
 
     jobs = run(work)
     rows = []

@@ -22,6 +22,12 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
                              headers=headers)
 
 
+def tap_response(tap: Any) -> func.HttpResponse:
+    """A TAP handed over once: its value, when it expires, whether it works once; never cached."""
+    return json_response({"temporaryAccessPass": tap.value.reveal(), "expires": tap.expires.isoformat(),
+                          "usable_once": tap.usable_once}, headers={"Cache-Control": "no-store"})
+
+
 def problem(status: int, title: str, detail: str = "", **extra: Any) -> func.HttpResponse:
     body = {"type": "about:blank", "title": title, "status": status, **({"detail": detail} if detail else {}),
             **extra}

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import json_response, problem, problems
+from functions.http import json_response, problem, problems, tap_response
 from shared.bootstrap import container
 from shared.errors import VerificationError
 from shared.reset.request import RequestError, load_json
 from shared.verify.page import Page, message_page
+from shared.verify.user_page import recover_form, user_page
 
 bp = func.Blueprint()
 COOKIE = "mfaops_verify"
@@ -58,13 +59,15 @@ def _refused(exc: VerificationError) -> func.HttpResponse:
 @bp.route(route="public/verify/{verification_id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @problems
 async def user_verification_page(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.verify.user_page import user_page
-
     vid = req.route_params.get("verification_id", "")
     service = container().verified_id_service()
     try:
         opened = await service.open_page(vid, browser=_browser(req), client=_client(req))
     except VerificationError as exc:
+        decoy = await service.decoy(vid, browser=_browser(req)) if exc.status == 404 else None
+        if decoy is not None:  # a self-service page for a name that cannot recover: it looks like any other
+            return _html(user_page(url=decoy.url, state="pending", organisation=await service.organisation(),
+                                   display_name=""))
         if exc.code == "opened_elsewhere":
             return _html(message_page("Opened elsewhere", "This page was opened in another browser. Only that "
                                       "browser can use it; call your service desk if that was not you."), 403)
@@ -78,7 +81,10 @@ async def user_verification_page(req: func.HttpRequest) -> func.HttpResponse:
                   f"Max-Age={24 * 3600}")
     organisation = await service.organisation()
     v = opened.job.verification
-    page = user_page(opened.job, opened.proof, organisation=organisation, display_name=v.display_name if v else "")
+    # A self-service page never names the user: it must look the same whatever name was typed.
+    name = v.display_name if v is not None and opened.job.kind.value != "self_service" else ""
+    page = user_page(url=str(opened.proof.data.get("url", "")), state=opened.proof.state, organisation=organisation,
+                     display_name=name)
     return _html(page, cookie=cookie)
 
 
@@ -101,8 +107,7 @@ async def user_verification_tap(req: func.HttpRequest) -> func.HttpResponse:
                                                           browser=_browser(req))
     except VerificationError as exc:
         return _refused(exc)
-    return json_response({"temporaryAccessPass": tap.value.reveal(), "expires": tap.expires.isoformat(),
-                          "usable_once": tap.usable_once}, headers={"Cache-Control": "no-store"})
+    return tap_response(tap)
 
 
 @bp.route(route="public/verify/callback", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -125,3 +130,46 @@ async def verified_id_callback(req: func.HttpRequest) -> func.HttpResponse:
         return _refused(exc)
     proof = job.verification.proof("verified_id") if job.verification else None
     return json_response({"state": proof.state if proof else None})
+
+
+@bp.route(route="public/recover", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@problems
+async def recover_page(req: func.HttpRequest) -> func.HttpResponse:
+    """Self-service recovery's first page: the user types their user principal name."""
+    if not container().settings.self_service_recovery:
+        return _html(message_page("Not available", "Self-service recovery is not offered. Call your service desk."),
+                     404)
+    return _html(recover_form())
+
+
+@bp.route(route="public/recover", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@problems
+async def recover_start(req: func.HttpRequest) -> func.HttpResponse:
+    """Every name gets the same answer in the same time: a redirect to a page with a QR code, bound to this
+    browser. Only a user whose tier allows self-service can finish there."""
+    from urllib.parse import parse_qs
+
+    if not container().settings.self_service_recovery:
+        return _html(message_page("Not available", "Self-service recovery is not offered. Call your service desk."),
+                     404)
+    raw = req.get_body() or b""
+    if len(raw) > 4096 or req.headers.get("content-type", "").split(";")[0].strip().lower() != \
+            "application/x-www-form-urlencoded":
+        return _html(message_page("Not understood", "Type your sign-in name in the form."), 400)
+    try:
+        fields = parse_qs(raw.decode("utf-8"), max_num_fields=4)
+    except (UnicodeDecodeError, ValueError):
+        return _html(message_page("Not understood", "Type your sign-in name in the form."), 400)
+    name = (fields.get("upn") or [""])[0]
+    try:
+        started = await container().recovery_service().start(name, client=_client(req))
+    except VerificationError:
+        return _html(message_page("Not available", "Self-service recovery is not offered. Call your service desk."),
+                     404)
+    if started.limited:
+        return _html(message_page("Too many attempts", "Try again in an hour, or call your service desk."), 429)
+    target = f"/api/public/verify/{started.page_id}"
+    response = func.HttpResponse(status_code=303, headers={"Location": target, "Cache-Control": "no-store"})
+    response.headers["Set-Cookie"] = (f"{COOKIE}={started.browser}; Path={target}; HttpOnly; Secure; "
+                                      f"SameSite=Strict; Max-Age={24 * 3600}")
+    return response

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 
 import azure.functions as func
 
-from functions.http import caller, json_object, json_response, problem, problems
+from functions.http import caller, json_object, json_response, problem, problems, tap_response
 from shared.bootstrap import container
 from shared.errors import JobNotFoundError, VerificationError
 from shared.identity.principal import PRINCIPAL_HEADER, Principal, PrincipalError, Role, parse_principal
@@ -100,8 +100,7 @@ async def manager_tap(req: func.HttpRequest) -> func.HttpResponse:
             req.route_params.get("verification_id", ""), by=who.by, by_id=who.object_id)
     except VerificationError as exc:
         return _refused(exc)
-    return json_response({"temporaryAccessPass": tap.value.reveal(), "expires": tap.expires.isoformat(),
-                          "usable_once": tap.usable_once}, headers={"Cache-Control": "no-store"})
+    return tap_response(tap)
 
 
 @bp.route(route="jobs/{job_id}/verify/callback", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

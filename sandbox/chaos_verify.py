@@ -183,3 +183,81 @@ async def verification_doors(box: Sandbox, *, seed: int = 7, forged: int = 60) -
             out.methods_removed_unverified += len(removed)
             out.let_through.append(f"{upn} lost {len(removed)} methods without a passed verification")
     return out
+
+
+# -- issue 26: the public doors (the user's page, its status and TAP, the Request Service's callback, recovery) ---
+VERIFIED_POLICY = ("tiers:\n  - id: privileged\n    when: {privileged: true}\n    require: {all: [manager, callback]}\n"
+                   "    tap_delivery: manager\n  - id: everyone\n    require: {all: [verified_id]}\n"
+                   "    tap_delivery: verified_user\n    self_service: true\n")
+
+
+async def public_doors(box: Sandbox, *, seed: int = 9, cases: int = 60) -> VerifyAttacks:
+    """Hostile callbacks, guessed pages, stolen cookies and user enumeration through recovery. The sandbox must
+    run with SELF_SERVICE_RECOVERY=true; the gate's policy is swapped for one that asks for verified_id."""
+    from shared.verify.policy import load_verify_policy
+
+    out = VerifyAttacks()
+    rng = random.Random(seed)
+    gate = box.container.verification_gate()
+    saved = (gate._policy, gate._loaded)
+    gate._policy, gate._loaded = load_verify_policy(VERIFIED_POLICY), True
+    box.container.recovery_service().floor_s = 0.3
+    try:
+        victim = "radia.perlman@contoso.example"
+        before = sorted(m.id for m in _user(box, victim).methods)
+        job = await _open(box, victim, 20)
+        assert job.verification is not None
+        vid = job.verification.id
+        page = _entry("user_verification_page")
+        opened = await page(func.HttpRequest("GET", f"http://localhost/api/public/verify/{vid}", body=b"",
+                                             route_params={"verification_id": vid}))
+        key = box.settings.verified_id_callback_key.get_secret_value()
+        callback = _entry("verified_id_callback")
+        stored = (await box.container.job_store().get(job.job_id)).verification
+        request_id = str(stored.proofs[0].data.get("request_id", "")) if stored is not None else ""
+        for _ in range(cases):
+            body: Any = rng.choice([hostile_body(rng), {"requestId": request_id, "requestStatus":
+                                                        "presentation_verified", "state": vid},
+                                    {"requestId": odd_string(rng), "requestStatus": "presentation_verified",
+                                     "state": vid}])
+            api_key = rng.choice([key, "", odd_string(rng)[:60], key[:-1]])
+            raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+            response = await callback(func.HttpRequest("POST", "http://localhost/api/public/verify/callback",
+                                                       body=raw, headers={"api-key": api_key,
+                                                                          "Content-Type": "application/json"}))
+            _count(out, "callback", response, decided_ok=True)  # a decision only counts if the proof passed
+        cookie = opened.headers.get("Set-Cookie", "").split(";")[0].partition("=")[2]
+        for door, suffix in (("status", "/status"), ("tap", "/tap")):
+            name = "user_verification_status" if door == "status" else "user_verification_tap"
+            for guess in ("A" * 22, vid, odd_string(rng)[:40] or "x"):
+                for jar in ("", "forged", cookie if door == "tap" else "forged2"):
+                    response = await _entry(name)(func.HttpRequest(
+                        "GET", f"http://localhost/api/public/verify/{guess}{suffix}", body=b"",
+                        route_params={"verification_id": guess}, headers={"Cookie": f"mfaops_verify={jar}"}))
+                    _count(out, door, response)
+        # Enumeration: existing and made-up names, each from its own address, answer alike.
+        start = _entry("recover_start")
+        seen: set[tuple[int, str]] = set()
+        for n, name in enumerate(["grace.hopper@contoso.example", "nobody.here@contoso.example",
+                                  "breakglass1@contoso.example", "alan.turing@contoso.example",
+                                  odd_string(rng)[:60]]):
+            response = await start(func.HttpRequest(
+                "POST", "http://localhost/api/public/recover", body=f"upn={name}".encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": f"192.0.2.{n}"}))
+            out.attempts["recover"] += 1
+            if response.status_code >= 500:
+                out.http_5xx += 1
+            seen.add((response.status_code, response.headers.get("Location", "/x").rsplit("/", 1)[0]))
+        if len(seen) != 1:
+            out.let_through.append(f"recovery answers differ by name: {sorted(seen)}")
+        else:
+            out.refused["recover"] += out.attempts["recover"]  # none told whether the name exists
+        final = (await box.container.job_store().get(job.job_id)).verification
+        if final is not None and final.state == "passed":
+            out.let_through.append("a hostile callback passed the victim's proof")
+        if sorted(m.id for m in _user(box, victim).methods) != before:
+            out.methods_removed_unverified += 1
+            out.let_through.append(f"{victim} lost methods without a presentation")
+    finally:
+        gate._policy, gate._loaded = saved
+    return out

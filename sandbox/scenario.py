@@ -30,6 +30,8 @@ class Case:
     # Proof before reset: the manager who signs in (the sandbox sign-in) and decides, when the policy asks.
     manager: str = ""
     decision: str = ""
+    # Verified ID: the user opens their page and presents with this Face Check score (the wallet simulator).
+    face_match: float = 0.0
 
 
 def _ticket(number: str, sys_id: str, user: str, table: str = "sc_req_item") -> dict[str, Any]:
@@ -45,6 +47,10 @@ CASES = [
          "manager: denied", manager="grace.hopper@contoso.example", decision="deny"),
     Case("user without a manager", _ticket("RITM0010021", "a8" * 16, "barbara.liskov"), 202, "verification_failed",
          "manager: no_manager"),
+    Case("Verified ID + Face Check", _ticket("RITM0010022", "a9" * 16, "ken.thompson"), 202, "succeeded",
+         face_match=91.0),
+    Case("Face Check fails", _ticket("RITM0010023", "aa" * 16, "dennis.ritchie"), 202, "verification_failed",
+         "verified_id: faceCheckFailed", face_match=42.0),
     Case("break-glass account", _ticket("RITM0010002", "b2" * 16, "breakglass1"), 202, "rejected", "break_glass"),
     Case("privileged, no extra approval", _ticket("RITM0010003", "c3" * 16, "alan.turing"), 202,
          "awaiting_approval"),
@@ -79,6 +85,8 @@ async def play(base_url: str, secret: str, *, timeout_s: float = 60.0) -> tuple[
                     wanted: Case = row["case"]
                     if job["state"] == "awaiting_verification" and wanted.decision and not row.get("decided"):
                         row["decided"] = await _manager_decides(base_url, job["verification"]["id"], wanted)
+                    if job["state"] == "awaiting_verification" and wanted.face_match and not row.get("presented"):
+                        row["presented"] = await _user_presents(base_url, client, job, wanted)
             if all(r["state"] in FINAL or not r["job_id"] for r in rows):
                 break
             await asyncio.sleep(0.2)
@@ -104,6 +112,22 @@ async def _manager_decides(base_url: str, verification_id: str, case: Case) -> i
                                               if case.decision == "deny" else {})}
         answer = await browser.post(page, json=body, headers={"Origin": base_url})
         return answer.status_code
+
+
+async def _user_presents(base_url: str, client: httpx.AsyncClient, job: dict[str, Any], case: Case) -> int:
+    """What the user does with the link the agent gives them: open their page (which makes the presentation
+    request), then present in the wallet (the Request Service simulator's controls) with a Face Check score."""
+    page = f"/api/public/verify/{job['verification']['id']}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as phone:
+        opened = await phone.get(page)
+        if opened.status_code != 200:
+            return opened.status_code
+    shown = (await client.get(f"/api/jobs/{job['job_id']}", headers=READER)).json()
+    proof = next(p for p in shown["verification"]["proofs"] if p["kind"] == "verified_id")
+    user = job["target"]["upn"] or case.ticket["user"]
+    answer = await client.post(f"/verifiedid/_sandbox/requests/{proof['request_id']}/present",
+                               json={"user": user, "face_match": case.face_match})
+    return answer.status_code
 
 
 def table(rows: list[dict[str, Any]]) -> str:

@@ -30,7 +30,11 @@ from shared.tapdrop import new_drop_key
 
 DEMO_TENANT = Path(__file__).resolve().parent / "tenants" / "demo.json"
 # Defaults that make the demo tenant meaningful; the environment may override any of them.
+EXAMPLE_POLICY = Path(__file__).resolve().parent.parent / "integrations" / "verify" / "policy.example.yaml"
 SANDBOX_DEFAULTS = {"BREAK_GLASS_GROUP": "Break Glass Accounts", "LOG_LEVEL": "WARNING",
+                    # The shipped verification policy: managers approve, VIPs and admins also need a call-back, the
+                    # "Remote Staff" prove themselves with Verified ID on their own page.
+                    "VERIFY_POLICY": str(EXAMPLE_POLICY),
                     # The monitor's alerts go to the local Teams receiver and ServiceNow incidents as well as the log.
                     "ALERT_SINKS": "log,teams,servicenow"}
 

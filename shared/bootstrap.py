@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from shared.tap.sweep import TapSweeper
     from shared.tapdrop import TapDrop
     from shared.verify.gate import VerificationGate
+    from shared.verify.recovery import RecoveryService
+    from shared.verify.recovery_store import RecoveryStore
     from shared.verify.service import VerificationService
     from shared.verify.verified_id import VerifiedIdService
 
@@ -50,6 +52,7 @@ class Container:
         self.verifiedid_transport = verifiedid_transport  # the Verified ID Request Service (a simulator locally)
         self._verifiedid_http: httpx.AsyncClient | None = None
         self._verified_id: VerifiedIdService | None = None
+        self._recovery: RecoveryService | None = None
         self._sinks = sinks
         self._alert_http: httpx.AsyncClient | None = None
         self._grants_http: httpx.AsyncClient | None = None
@@ -292,8 +295,24 @@ class Container:
             credential = self.credential() if self.settings.graph_auth == "managed_identity" else None
             self._verified_id = VerifiedIdService(
                 proofs=self.verification_service(), settings=self.settings,
-                requests=RequestService(self._verifiedid_http, self.settings, credential))
+                requests=RequestService(self._verifiedid_http, self.settings, credential),
+                recovery=self.recovery_store())
         return self._verified_id
+
+    def recovery_service(self) -> RecoveryService:
+        if self._recovery is None:
+            from shared.verify.recovery import RecoveryService
+
+            self._recovery = RecoveryService(settings=self.settings, reset=self.reset_service(),
+                                             verified=self.verified_id_service(), store=self.recovery_store(),
+                                             alerts=self.verification_gate().sinks)
+        return self._recovery
+
+    def recovery_store(self) -> RecoveryStore:
+        from shared.verify.recovery_store import RecoveryStore
+
+        return RecoveryStore(self.table_service().get_table_client(self.settings.jobs_table),
+                             ensure=self.job_store().ensure_tables)
 
     def verification_service(self) -> VerificationService:
         if self._verification is None:
@@ -315,6 +334,7 @@ class Container:
                 await http.aclose()
         self._alert_http = self._grants_http = self._verifiedid_http = None
         self._verified_id = None
+        self._recovery = None
         if self._servicenow_http is not None:
             await self._servicenow_http.aclose()
             self._servicenow_http = None

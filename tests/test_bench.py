@@ -73,6 +73,8 @@ def test_chaos_bench_restarts_azurite_and_reports_zeros() -> None:
     gate: dict[str, Any] = dict(out["verification_attacks"])  # type: ignore[call-overload]  # proof before reset
     assert gate["let_through"] == 0 and gate["http_5xx"] == 0 and gate["methods_removed_unverified"] == 0
     assert sum(gate["attempts"].values()) == sum(gate["refused"].values()) + 1  # the race's one winner
+    public: dict[str, Any] = dict(out["public_attacks"])  # type: ignore[call-overload]  # Verified ID's doors
+    assert public["let_through"] == 0 and public["http_5xx"] == 0 and public["methods_removed_unverified"] == 0
 
 
 def test_shared_budget_bench_keeps_two_instances_inside_one_bucket() -> None:

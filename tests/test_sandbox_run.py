@@ -23,9 +23,9 @@ def test_run_once_plays_the_scenario_and_exits_0() -> None:
                             capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "scenario: every job ended as expected" in result.stdout
-    for case in ("verified reset (manager approves)", "same ticket again", "manager denies",
-                 "user without a manager", "break-glass account", "privileged, no extra approval", "unknown user",
-                 "closed ticket"):
+    for case in ("verified reset (manager approves)", "same ticket again", "manager denies", "user without a manager",
+                 "Verified ID + Face Check", "Face Check fails", "break-glass account", "privileged, no extra approval",
+                 "unknown user", "closed ticket"):
         line = next(ln for ln in result.stdout.splitlines() if ln.startswith(case))
         assert line.rstrip().endswith("yes"), line
 

@@ -31,7 +31,8 @@ READER = {"Authorization": "Bearer " + mint(oid="5ce7a210-0000-4000-8000-0000000
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("verifiedid")
     policy = folder / "policy.yaml"
-    policy.write_text("tiers:\n  - id: standard\n    require: {all: [verified_id]}\n    tap_delivery: verified_user\n")
+    policy.write_text("tiers:\n  - id: standard\n    require: {all: [verified_id]}\n    tap_delivery: verified_user\n"
+                      "    self_service: true\n")
     tenant = json.loads(DEMO_TENANT.read_text())
     for user in tenant["users"]:
         if user["userPrincipalName"] == "frances.allen@contoso.example":
@@ -43,7 +44,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                         "requested_for": f"{upn}@contoso.example"})
     path = folder / "tenant.json"
     path.write_text(json.dumps(tenant))
-    with serving(SECRET, tenant=path, env={"VERIFY_POLICY": str(policy)}) as port:
+    with serving(SECRET, tenant=path, env={"VERIFY_POLICY": str(policy), "SELF_SERVICE_RECOVERY": "true"}) as port:
         yield f"http://127.0.0.1:{port}"
 
 
@@ -131,5 +132,32 @@ def test_the_users_page_at_a_phones_width_with_a_hostile_name_and_links_that_are
         assert severe(browser) == []
         browser.get(f"{system}/api/public/verify/{'Z' * 22}")  # made up: the same words as an expired link
         assert "expired or was used" in browser.find_element(By.TAG_NAME, "main").text
+    finally:
+        browser.quit()
+
+
+def test_self_service_recovery_in_chromium(system: str) -> None:
+    """The recovery page at a phone's width: a real name and a made-up one get the same page; the real one ends
+    with the TAP on the page once the user presents."""
+    browser = chromium()
+    try:
+        browser.set_window_size(390, 844)
+        shapes = []
+        for name in ("nobody.at.all@contoso.example", "ken.thompson@contoso.example"):
+            browser.get(f"{system}/api/public/recover")
+            browser.find_element(By.ID, "upn").send_keys(name)
+            browser.find_element(By.ID, "start").click()
+            WebDriverWait(browser, 30).until(lambda b: "/api/public/verify/" in b.current_url)
+            WebDriverWait(browser, 20).until(lambda b: b.find_element(By.ID, "state").get_attribute("data-state")
+                                             == "pending")
+            assert browser.find_elements(By.CSS_SELECTOR, "#qr svg")
+            shapes.append(browser.find_element(By.TAG_NAME, "h1").text)
+        assert shapes[0] == shapes[1] and "ken" not in shapes[1].lower(), "the page never names anyone"
+        page_id = browser.current_url.rsplit("/", 1)[-1]
+        requests = httpx.get(f"{system}/verifiedid/_sandbox/requests", timeout=30).json()["requests"]
+        rid = next(r["requestId"] for r in requests if r["state"] == page_id)
+        wallet(system, rid, "present", user="ken.thompson@contoso.example", face_match=92, issued_days_ago=60)
+        WebDriverWait(browser, 60).until(lambda b: b.find_element(By.ID, "tap").text.strip())
+        assert severe(browser) == []
     finally:
         browser.quit()

@@ -24,7 +24,7 @@ from shared.graph.method_names import LISTED_AS
 from shared.graph.port import AuthMethod, GraphGateway
 from shared.itsm.port import TicketSystem, TicketSystemError
 from shared.jobs.admission import admit
-from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
+from shared.jobs.model import RESET_KINDS, Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
 from shared.settings import Settings
 from shared.telemetry.spans import FINDINGS
@@ -249,7 +249,7 @@ class MonitorService:
             for job in await self.jobs.list_by_state(state, limit=RECENT_JOBS):
                 if job.created_at < since:
                     continue
-                if state is JobState.SUCCEEDED and job.kind is JobKind.RESET:
+                if state is JobState.SUCCEEDED and job.kind in RESET_KINDS:
                     known.resets.append(job)
                 users = {job.target.id.lower(), job.target.upn.lower()} - {""}
                 users |= {str(s.data.get("user", "")).lower() for s in job.steps if s.data.get("user")}
@@ -257,7 +257,7 @@ class MonitorService:
                 for user in users:
                     known.touched.setdefault(user, []).append((job.job_id, job.created_at))
                 for step in job.steps:
-                    if job.kind is JobKind.RESET and step.action == "issue_tap" and step.outcome == "issued":
+                    if job.kind in RESET_KINDS and step.action == "issue_tap" and step.outcome == "issued":
                         expires = parse_time(str(step.data.get("expires", "")))
                         if expires is not None:
                             for user in {job.target.id.lower(), job.target.upn.lower()} - {""}:

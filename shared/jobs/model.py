@@ -29,6 +29,11 @@ class JobKind(StrEnum):
     CLEANUP = "cleanup"
     CONTAINMENT = "containment"
     POSTURE_FIX = "posture_fix"
+    SELF_SERVICE = "self_service"  # a reset the user started themselves, proven by Verified ID (no ticket, no agent)
+
+
+# Kinds that reset a user's MFA (the cooldown, the TAP sweep, the monitor's "caused by mfaops" all count both).
+RESET_KINDS = frozenset({JobKind.RESET, JobKind.SELF_SERVICE})
 
 
 class JobState(StrEnum):

@@ -37,7 +37,7 @@ from shared.graph.permissions import needed_permission
 from shared.graph.port import AuthMethod, ChainResult, DeleteOutcome, GraphGateway, TapRequest, UserSnapshot
 from shared.itsm.port import Ticket, TicketSystem, TicketSystemError
 from shared.jobs.admission import admit
-from shared.jobs.model import Job, JobFailure, JobKind, JobState, Source, Target, utcnow
+from shared.jobs.model import RESET_KINDS, Job, JobFailure, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
 from shared.queue.deadletters import DeadLetterStore
 from shared.queue.port import JobQueue, QueueMessage
@@ -318,7 +318,7 @@ class ResetService:
         if job.state is not JobState.AWAITING_VERIFICATION or job.verification is None or \
                 job.verification.state != "passed":
             return job
-        if job.source.kind == "operator":
+        if job.source.kind in ("operator", "self_service"):
             return await self._run_operator_job(job, _operator_order(job))
         job = await self.jobs.update(job_id, lambda j: j.transition(JobState.QUEUED, "identity proven",
                                                                      now=self.now()))
@@ -371,6 +371,17 @@ class ResetService:
             stored = await self.jobs.update(stored.job_id, lambda j: j.retry(order.by, "re-run of the batch",
                                                                              now=self.now()))
         return await self._run_operator_job(stored, order)
+
+    async def start_self_service(self, user: str, *, client: str) -> Job:
+        """A user recovering by themselves (no ticket, no agent): the same guarded reset, run up to its gate, where
+        it waits for the user's Verified ID presentation. Guardrails, cooldown, the limit and the per-user lock
+        apply when it goes on, as for any reset."""
+        job = Job.new(JobKind.SELF_SERVICE, _target_of(user), Source(kind="self_service", operator=client[:64]),
+                      requested_by="self-service", now=self.now())
+        job.record("options", "ok", "self-service recovery", data={
+            "revoke_sessions": True, "issue_tap": True, "reason": "self-service recovery"}, now=self.now())
+        stored, _ = await self.jobs.create(job)
+        return await self._run_operator_job(stored, _operator_order(stored))
 
     async def _run_operator_job(self, stored: Job, order: OperatorReset) -> Job:
         """Run an operator's job in place, to a recorded final (or parked) state."""
@@ -491,7 +502,7 @@ class ResetService:
             # The user's other resets, read once: the cooldown judges them, and the TAPs they issued are
             # superseded when this reset deletes them.
             earlier = [j for j in await self.jobs.list_for_user(snapshot.user.id, limit=20)
-                       if j.job_id != job.job_id and j.kind is JobKind.RESET]
+                       if j.job_id != job.job_id and j.kind in RESET_KINDS]
             if not await self._cooled_down(job, snapshot, earlier):
                 return
             if not await self._admitted(job):
@@ -797,7 +808,7 @@ class ResetService:
                 if done.state is JobState.FAILED and done.error is not None and done.error.code == "stuck":
                     log.warning("job %s was stuck and is failed", done.job_id,
                                 extra={"custom_dimensions": {"job_id": done.job_id, "kind": done.kind.value}})
-                    failed.append(await self._write_back(done) if done.kind is JobKind.RESET else done)
+                    failed.append(await self._write_back(done) if done.kind in RESET_KINDS else done)
         return failed
 
     async def _finish(self, job: Job, change: Callable[[Job], None]) -> Job:

@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.graph.budget import GraphBudget
 from shared.graph.port import GraphGateway
-from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
+from shared.jobs.model import RESET_KINDS, Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
 from shared.settings import Settings
 from shared.tap.rules import SweepPolicy, verdict
@@ -117,7 +117,7 @@ class TapSweeper:
         issued: set[str] = set()
         since = self.now() - timedelta(days=31)  # the longest lifetime a TAP policy allows is 30 days
         for job in await self.jobs.list_by_state(JobState.SUCCEEDED, limit=RECENT_RESETS):
-            if job.kind is not JobKind.RESET or job.created_at < since or not job.target.id:
+            if job.kind not in RESET_KINDS or job.created_at < since or not job.target.id:
                 continue
             for step in job.steps:
                 if step.action == "issue_tap" and step.outcome == "issued" and step.data.get("method_id"):

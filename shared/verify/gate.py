@@ -18,7 +18,7 @@ from shared.errors import ConfigurationError, GraphError
 from shared.escaping import mail_html, one_line
 from shared.graph.port import GraphGateway, UserSnapshot
 from shared.itsm.port import TicketSystem, TicketSystemError
-from shared.jobs.model import Job, JobKind, JobState, utcnow
+from shared.jobs.model import RESET_KINDS, Job, JobKind, JobState, utcnow
 from shared.jobs.store import JobStore
 from shared.reset.guardrails import privileged_roles
 from shared.settings import Settings
@@ -243,7 +243,9 @@ class VerificationGate:
                               "in 24 h: someone may be impersonating them to the service desk",
                               job_id=job.job_id, severity="high", failures=count, user=who)
             steps.append(("possible_social_engineering", "alerted", f"{count} failed verifications in 24 h"))
-            if self.settings.verify_on_failure == "revoke_sessions" and job.target.id:
+            # An anonymous self-service caller must never be able to sign anyone out.
+            if self.settings.verify_on_failure == "revoke_sessions" and job.target.id and \
+                    job.kind is not JobKind.SELF_SERVICE:
                 try:
                     await self.graph.revoke_sessions(job.target.id)
                     steps.append(("revoke_sessions", "revoked", "VERIFY_ON_FAILURE=revoke_sessions"))
@@ -259,7 +261,7 @@ class VerificationGate:
         jobs = await self.jobs.list_for_user(key, limit=200)
         if all(j.job_id != job.job_id for j in jobs):
             jobs.append(job)
-        return sum(1 for j in jobs if j.kind is JobKind.RESET for s in j.steps
+        return sum(1 for j in jobs if j.kind in RESET_KINDS for s in j.steps
                    if s.action == "verification" and s.outcome in (FAILED, EXPIRED) and s.at >= since)
 
     async def _alert(self, kind: str, summary: str, **facts: Any) -> None:

@@ -79,7 +79,7 @@ class Page:
     @property
     def csp(self) -> str:
         return (f"default-src 'none'; script-src 'nonce-{self.nonce}'; style-src 'nonce-{self.nonce}'; "
-                "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
 def _e(value: object) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from shared.errors import MfaopsError
+from shared.errors import VerificationError
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,13 +27,8 @@ PURPOSE = ("Only present this at a screen you opened yourself: a pass to sign in
            "someone sent you this code, stop: they are trying to take over your account.")
 
 
-class RequestServiceError(MfaopsError):
+class RequestServiceError(VerificationError):
     """The Request Service refused or failed; ``code`` is its error code (the proof fails with it)."""
-
-    def __init__(self, message: str, *, status: int, code: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)

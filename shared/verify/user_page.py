@@ -12,8 +12,6 @@ import secrets
 
 import segno
 
-from shared.jobs.model import Job
-from shared.verify.model import Proof
 from shared.verify.page import Page
 
 _STYLE = """
@@ -76,9 +74,8 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def user_page(job: Job, proof: Proof, *, organisation: str, display_name: str) -> Page:
+def user_page(*, url: str, state: str, organisation: str, display_name: str) -> Page:
     nonce = secrets.token_urlsafe(16)
-    url = str(proof.data.get("url", ""))
     qr = segno.make(url, error="m").svg_inline(scale=4, dark="#111", omitsize=True) if url else ""
     who = display_name or "you"
     body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -94,14 +91,25 @@ def user_page(job: Job, proof: Proof, *, organisation: str, display_name: str) -
             f'<div class="qr" id="qr" aria-label="QR code to scan with Microsoft Authenticator">{qr}</div>'
             f'<p>On this phone? <a class="button" id="open-wallet" href="{_e(url)}">Open Microsoft Authenticator'
             "</a></p>"
-            f'<p id="state" data-state="{_e(proof.state)}" role="status">Loading...</p>'
+            f'<p id="state" data-state="{_e(state)}" role="status">Loading...</p>'
             '<div id="tap-box" hidden><p>Your Temporary Access Pass:</p><p><output id="tap"></output></p>'
             '<p id="tap-note"></p></div></main>'
             f'<script nonce="{nonce}">{_SCRIPT}</script></body></html>')
     return Page(body=body, nonce=nonce)
 
 
-def notice_page(title: str, text: str) -> Page:
-    from shared.verify.page import message_page
 
-    return message_page(title, text)
+def recover_form() -> Page:
+    nonce = secrets.token_urlsafe(16)
+    body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<meta name="referrer" content="no-referrer">'
+            f'<title>Recover your sign-in</title><style nonce="{nonce}">{_STYLE}</style></head>'
+            "<body><main><h1>Recover your sign-in</h1>"
+            "<p>Lost your phone or security key? Prove it is you with your Verified Employee card and a Face Check "
+            "in Microsoft Authenticator, and get a Temporary Access Pass to set up a new method.</p>"
+            '<form method="post" action="/api/public/recover">'
+            '<label for="upn">Your sign-in name</label> '
+            '<input id="upn" name="upn" type="email" autocomplete="username" required maxlength="320"> '
+            '<button id="start" type="submit">Continue</button></form></main></body></html>')
+    return Page(body=body, nonce=nonce)

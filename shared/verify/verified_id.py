@@ -22,6 +22,7 @@ from shared.jobs.model import Job, JobState, utcnow
 from shared.settings import Settings
 from shared.tapdrop import RetrievedTap
 from shared.verify.model import EXPIRED, FAILED, PASSED, PENDING, SCANNED, Proof, Verification
+from shared.verify.recovery_store import Decoy, RecoveryStore
 from shared.verify.requestservice import RequestService, RequestServiceError
 from shared.verify.service import VerificationService, settle_on
 
@@ -36,7 +37,7 @@ class Opened:
     browser: str  # the cookie's value when this call bound the page to a browser, else ""
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
     return hashlib.sha256(b"mfaops-page:" + token.encode()).hexdigest()
 
 
@@ -46,6 +47,7 @@ class VerifiedIdService:
     requests: RequestService
     settings: Settings
     now: Callable[[], datetime] = field(default=utcnow)
+    recovery: RecoveryStore | None = None  # self-service recovery's decoy pages
     _organisation: str | None = field(default=None, init=False)
 
     def link(self, verification: Verification) -> str:
@@ -77,7 +79,7 @@ class VerifiedIdService:
         other browser, ended once its link has lived VERIFY_LINK_MINUTES without a presentation."""
         job, v, proof = await self._find(verification_id)
         bound = str(proof.data.get("browser", ""))
-        if bound and not (browser and hmac.compare_digest(bound, _digest(browser))):
+        if bound and not (browser and _same(bound, digest(browser))):
             raise VerificationError("this page was opened in another browser", status=403, code="opened_elsewhere")
         if proof.open and v.state == PENDING and self._link_over(proof):
             await self._end(job, "link_expired")
@@ -89,7 +91,7 @@ class VerifiedIdService:
         fresh = ""
         if not bound:
             fresh = secrets.token_urlsafe(32)
-            job = await self._bind(job, verification_id, _digest(fresh), client)
+            job = await self._bind(job, verification_id, digest(fresh), client)
             v = job.verification  # type: ignore[assignment]
             proof = v.proof("verified_id")  # type: ignore[assignment]
         expiry = proof.data.get("request_expiry")
@@ -158,8 +160,24 @@ class VerifiedIdService:
         except VerificationError:
             return await self.proofs.jobs.get(job.job_id)
 
+    async def decoy(self, page_id: str, *, browser: str) -> Decoy | None:
+        """A self-service page shown for a name that cannot recover, to the browser it was made for."""
+        if self.recovery is None or not _ID.fullmatch(page_id or "") or not browser:
+            return None
+        found = await self.recovery.decoy(page_id)
+        if found is None or not _same(found.browser, digest(browser)):
+            return None
+        return found
+
     async def status(self, verification_id: str, *, browser: str) -> dict[str, Any]:
-        job, v, proof = await self._bound(verification_id, browser)
+        try:
+            job, v, proof = await self._bound(verification_id, browser)
+        except VerificationError:
+            decoy = await self.decoy(verification_id, browser=browser)
+            if decoy is None:
+                raise
+            state = "pending" if self.now() < decoy.expires else "expired"
+            return {"state": state, "verification": state, "reset": "waiting", "tap_ready": False}
         tap_ready = (v.tap_delivery == "verified_user" and job.state is JobState.SUCCEEDED and any(
             s.action == "issue_tap" and s.outcome == "issued" for s in job.steps) and not any(
             s.action == "tap_retrieval" and s.outcome == "retrieved" for s in job.steps))
@@ -183,7 +201,7 @@ class VerifiedIdService:
     async def _bound(self, verification_id: str, browser: str) -> tuple[Job, Verification, Proof]:
         job, v, proof = await self._find(verification_id)
         bound = str(proof.data.get("browser", ""))
-        if not bound or not browser or not hmac.compare_digest(bound, _digest(browser)):
+        if not bound or not browser or not _same(bound, digest(browser)):
             raise VerificationError("this page was opened in another browser", status=403, code="opened_elsewhere")
         return job, v, proof
 
@@ -200,7 +218,7 @@ class VerifiedIdService:
     # -- the Request Service's callback ---------------------------------------------------------------------------
     def authentic(self, api_key: str) -> bool:
         key = self.settings.verified_id_callback_key.get_secret_value()
-        return bool(key) and hmac.compare_digest(api_key.encode(), key.encode())
+        return bool(key) and _same(api_key, key)
 
     async def callback(self, api_key: str, body: Any) -> Job:
         if not self.authentic(api_key):
@@ -217,7 +235,7 @@ class VerifiedIdService:
             job, v, proof = await self._find(state)
         except VerificationError:
             raise VerificationError("no open verification has this state", status=404, code="not_found") from None
-        if not proof.data.get("request_id") or not hmac.compare_digest(str(proof.data["request_id"]), request_id):
+        if not proof.data.get("request_id") or not _same(str(proof.data["request_id"]), request_id):
             raise VerificationError("this requestId is not the one made for this state", status=409,
                                     code="request_mismatch")
         if not proof.open or v.state != PENDING or job.state is not JobState.AWAITING_VERIFICATION:
@@ -287,6 +305,11 @@ class VerifiedIdService:
             if issued is None or self.now() - issued < floor:
                 return "credential_too_new", facts
         return "", facts
+
+
+def _same(given: str, expected: str) -> bool:
+    """A constant-time comparison of caller-supplied text (compare_digest refuses non-ASCII str: compare bytes)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
 def _open_proof(job: Job, verification_id: str) -> Proof:

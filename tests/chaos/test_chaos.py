@@ -65,3 +65,14 @@ async def test_the_gate_holds_against_every_door(sandbox: Sandbox) -> None:
                                         "replay", "after_expiry", "callback_no_role", "callback_not_asked",
                                         "callback_hostile", "operator_tap", "weaker_bulk_policy"}
     assert summary["refused"]["not_the_manager"] == 2 and summary["refused"]["weaker_bulk_policy"] == 3
+
+
+@pytest.mark.parametrize("sandbox_env", [{"VERIFY_POLICY": "", "SELF_SERVICE_RECOVERY": "true"}])
+async def test_the_public_doors_hold(sandbox: Sandbox) -> None:
+    from sandbox.chaos_verify import public_doors
+
+    summary = (await public_doors(sandbox, seed=4, cases=80)).to_dict()
+    assert summary["let_through"] == 0 and summary["http_5xx"] == 0, summary["examples"]
+    assert summary["methods_removed_unverified"] == 0
+    assert set(summary["attempts"]) == {"callback", "status", "tap", "recover"}
+    assert summary["attempts"]["callback"] == 80

@@ -156,7 +156,8 @@ def test_only_the_webhook_and_the_managers_page_are_outside_platform_authenticat
                          ("verify/manager/{verification_id}/tap", '"GET"'),
                          ("public/verify/{verification_id}", '"GET"'),
                          ("public/verify/{verification_id}/status", '"GET"'),
-                         ("public/verify/{verification_id}/tap", '"GET"'), ("public/verify/callback", '"POST"')}
+                         ("public/verify/{verification_id}/tap", '"GET"'), ("public/verify/callback", '"POST"'),
+                         ("public/recover", '"GET"'), ("public/recover", '"POST"')}
 
 
 # 3. Malformed headers are 401s --------------------------------------------------------------------------------

@@ -299,7 +299,9 @@ async def test_a_privileged_user_needs_the_manager_and_a_call_back_to_the_number
     assert failed["state"] == "verification_failed"
     callback = next(p for p in failed["verification"]["proofs"] if p["kind"] == "callback")
     assert callback["reason"] == "number_mismatch" and callback["by"] == "secops@contoso.example"
-    assert "425" not in json.dumps(failed) and "0114" not in json.dumps(failed), "no number in the clear"
+    shown = json.dumps(failed)
+    assert not any(n in shown for n in ("425 555", "555 0114", "4255550114", "5550114")), "no number in the clear"
+    assert any(re.search(r"number on record \*+14\b", s["detail"]) for s in failed["steps"]), failed["steps"]
     # Retry: this time the right digits, then the manager (barbara.liskov manages alan).
     await entry("retry_job")(operator_request("POST", f"/api/jobs/{job['job_id']}/retry", job["job_id"], b"{}"))
     await sandbox.deliver_all()

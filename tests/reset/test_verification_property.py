@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,6 +55,19 @@ def _new_user(box: Sandbox, n: int, privileged: bool) -> User:
     return user
 
 
+async def _ticket_job(box: Sandbox, privileged: bool) -> tuple[User, str, int]:
+    """A new user, an approved ticket for them, its job through the gate: (user, job id, calls before it)."""
+    user = _new_user(box, len(box.graph.calls), privileged)
+    sys_id = uuid.uuid4().hex
+    box.servicenow.records[("sc_req_item", sys_id)] = {
+        "table": "sc_req_item", "sys_id": sys_id, "number": "RITM0099999", "state": "1", "approval": "approved",
+        "active": "true", "requested_for": user.upn, "u_mfa_privileged_approval": "approved"}
+    start = len(box.graph.calls)
+    answer = await post(box, ticket(number="RITM0099999", sys_id=sys_id, user=user.upn))
+    await box.deliver_all()
+    return user, json.loads(answer.get_body())["job_id"], start
+
+
 def _writes_for(box: Sandbox, user: User, since: int) -> list[dict[str, Any]]:
     """Graph writes that touched the user (deletes, the revoke, the TAP), never the manager's mail."""
     return [c for c in box.graph.calls[since:] if user.id in c["path"] and (
@@ -67,16 +81,7 @@ def _writes_for(box: Sandbox, user: User, since: int) -> list[dict[str, Any]]:
 async def test_no_graph_write_before_a_verification_passed(sandbox: Sandbox, privileged: bool,
                                                           actions: list[str]) -> None:
     box = sandbox
-    n = len(box.graph.calls)
-    user = _new_user(box, n, privileged)
-    sys_id = uuid.uuid4().hex
-    box.servicenow.records[("sc_req_item", sys_id)] = {
-        "table": "sc_req_item", "sys_id": sys_id, "number": "RITM0099999", "state": "1", "approval": "approved",
-        "active": "true", "requested_for": user.upn, "u_mfa_privileged_approval": "approved"}
-    start = len(box.graph.calls)
-    answer = await post(box, ticket(number="RITM0099999", sys_id=sys_id, user=user.upn))
-    job_id = json.loads(answer.get_body())["job_id"]
-    await box.deliver_all()
+    user, job_id, start = await _ticket_job(box, privileged)
     store = box.container.job_store()
     service = box.container.verification_service()
     reset = box.container.reset_service()
@@ -127,3 +132,73 @@ async def test_no_graph_write_before_a_verification_passed(sandbox: Sandbox, pri
                          JobState.QUEUED, JobState.FAILED, JobState.AWAITING_APPROVAL}, job.state
     # The operator never holds the TAP: every retrieval by an operator was refused.
     assert not any(s.action == "tap_retrieval" and s.outcome == "retrieved" for s in job.steps)
+
+
+VERIFIED_POLICY_FILE = Path(__file__).resolve().parent / "_property_verified_policy.yaml"
+VERIFIED_ACTIONS = ("open_page", "open_elsewhere", "scan", "present_ok", "present_other", "present_low", "decline",
+                    "forged_callback", "expire", "retry", "deliver", "operator_tap", "user_tap")
+
+
+def _verified_env() -> dict[str, str]:
+    VERIFIED_POLICY_FILE.write_text("tiers:\n  - id: standard\n    require: {all: [verified_id]}\n"
+                                    "    tap_delivery: verified_user\n")
+    return {"VERIFY_POLICY": str(VERIFIED_POLICY_FILE), "RESET_COOLDOWN_MINUTES": "0",
+            "RESETS_PER_HOUR_LIMIT": "1000", **_tables()}
+
+
+@pytest.mark.parametrize("sandbox_env", [_verified_env()])
+@given(actions=st.lists(st.sampled_from(VERIFIED_ACTIONS), min_size=1, max_size=8))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+async def test_no_graph_write_before_a_verified_id_presentation_passed(sandbox: Sandbox, actions: list[str]) -> None:
+    """The gate's property with the verified_id proof: whatever the page, the wallet, a forger, the clock and the
+    operator do, no write before the presentation passed, and the TAP only to the browser that opened the page."""
+    box = sandbox
+    user, job_id, start = await _ticket_job(box, privileged=False)
+    store = box.container.job_store()
+    verified = box.container.verified_id_service()
+    reset = box.container.reset_service()
+    sim = box.verifiedid
+    cookie, ever_passed, handed = "", False, []
+    for action in actions:
+        job = await store.get(job_id)
+        vid = job.verification.id if job.verification is not None else "x" * 22
+        proof = job.verification.proof("verified_id") if job.verification is not None else None
+        request_id = str(proof.data.get("request_id", "")) if proof is not None else ""
+        try:
+            if action in ("open_page", "open_elsewhere"):
+                opened = await verified.open_page(vid, browser=cookie if action == "open_page" else "",
+                                                  client="198.51.100.1")
+                cookie = opened.browser or cookie
+            elif action == "scan" and request_id in sim.requests:
+                await sim.scan(request_id)
+            elif action.startswith("present") or action == "decline":
+                if request_id in sim.requests:
+                    who = "ada.lovelace@contoso.example" if action == "present_other" else user.upn
+                    await sim.present(request_id, user=who, face_match=40 if action == "present_low" else 90,
+                                      decline=action == "decline")
+            elif action == "forged_callback":
+                await verified.callback("not-the-key", {"requestId": request_id, "state": vid,
+                                                        "requestStatus": "presentation_verified"})
+            elif action == "expire":
+                later = box.graph.tenant.clock.now() + timedelta(hours=3)
+                verified.now = box.container.verification_service().now = lambda later=later: later  # type: ignore[misc]
+            elif action == "retry":
+                await reset.retry(job_id, by="ops@contoso.example", reason="again")
+            elif action == "operator_tap":
+                await reset.retrieve_tap(job_id, by="ops@contoso.example")
+            elif action == "user_tap":
+                handed.append((await verified.tap(vid, browser=cookie)).value.reveal())
+            else:
+                await box.deliver_all()
+        except (VerificationError, TapDeliveredElsewhereError, JobNotFoundError, InvalidTransitionError, TapGoneError,
+                TapNotFoundError):
+            pass
+        job = await store.get(job_id)
+        ever_passed = ever_passed or any(s.action == "verification" and s.outcome == "passed" for s in job.steps)
+        if not ever_passed:
+            assert _writes_for(box, user, start) == [], (actions, job.state)
+            assert len(user.methods) == 2 and handed == [], (actions, job.state)
+    job = await store.get(job_id)
+    assert not any(s.action == "tap_retrieval" and s.outcome == "retrieved" and "operator" not in s.detail
+                   and "verified user" not in s.detail for s in job.steps)
+    assert len(handed) <= 1
