@@ -269,6 +269,10 @@ def organization(ctx: Ctx) -> dict[str, Any]:
     return query(ctx, [org], "organization")
 
 
+def named_locations(ctx: Ctx) -> dict[str, Any]:
+    return query(ctx, ctx.tenant.named_locations, "identity/conditionalAccess/namedLocations")
+
+
 def ca_policies(ctx: Ctx) -> dict[str, Any]:
     return query(ctx, ctx.tenant.ca_policies, "identity/conditionalAccess/policies")
 
@@ -303,6 +307,7 @@ def register(sim: GraphSimulator) -> None:
     sim.add("GET", "/identityProtection/riskyUsers", risky_users)
     sim.add("GET", "/identityProtection/riskDetections", risk_detections)
     sim.add("GET", "/identity/conditionalAccess/policies", ca_policies)
+    sim.add("GET", "/identity/conditionalAccess/namedLocations", named_locations)
     sim.add("GET", "/directoryRoles", directory_roles)
     sim.add("GET", "/organization", organization)
     sim.add("GET", "/directoryRoles/{rid}/members", role_members)

@@ -61,6 +61,8 @@ ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
                                                "RoleManagement.ReadWrite.Directory", "Directory.ReadWrite.All"),
     # conditionalaccessroot-list-policies
     ("GET", "/identity/conditionalAccess/policies"): ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"),
+    # conditionalaccessroot-list-namedlocations: Policy.Read.All (least), Policy.ReadWrite.ConditionalAccess.
+    ("GET", "/identity/conditionalAccess/namedLocations"): ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"),
     # conditionalaccesspolicy-get, conditionalaccessroot-post-policies, conditionalaccesspolicy-update
     ("GET", "/identity/conditionalAccess/policies/{pid}"): ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"),
     ("POST", "/identity/conditionalAccess/policies"): ("Policy.ReadWrite.ConditionalAccess",),

@@ -104,6 +104,7 @@ class Tenant:
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     tap_policy: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TAP_POLICY))
     ca_policies: list[dict[str, Any]] = field(default_factory=list)
+    named_locations: list[dict[str, Any]] = field(default_factory=list)
     method_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     sign_ins: list[dict[str, Any]] = field(default_factory=list)
     risk_detections: list[dict[str, Any]] = field(default_factory=list)
@@ -208,6 +209,7 @@ def tenant_from_dict(data: dict[str, Any]) -> Tenant:
     tenant.ca_policies = [{"id": p.get("id") or stable_id("ca", p.get("displayName", str(i))), **p}
                           for i, p in enumerate(policies.get("conditionalAccess", []))]
     tenant.method_configs = dict(policies.get("authenticationMethodConfigurations", {}))
+    tenant.named_locations = [_named_location(i, n) for i, n in enumerate(policies.get("namedLocations", []))]
     tenant.sign_ins = [_with_user_id(tenant, r, "userId") for r in data.get("signIns", [])]
     tenant.risk_detections = [_with_user_id(tenant, r, "userId") for r in data.get("riskDetections", [])]
     tenant.risky_users = [_with_user_id(tenant, r, "id") for r in data.get("riskyUsers", [])]
@@ -215,6 +217,23 @@ def tenant_from_dict(data: dict[str, Any]) -> Tenant:
     tenant.servicenow = dict(data.get("servicenow", {}))
     tenant.licenses = {"P1": True, "P2": True, **{k: bool(v) for k, v in data.get("licenses", {}).items()}}
     return tenant
+
+
+def _named_location(index: int, spec: dict[str, Any]) -> dict[str, Any]:
+    """A named location as Graph shows it (namedlocation, ipnamedlocation, countrynamedlocation resources): the tenant
+    file gives ``ipRanges`` (CIDR strings) and ``isTrusted``, or ``countriesAndRegions``."""
+    base = {"id": spec.get("id") or stable_id("location", spec.get("displayName", str(index))),
+            "displayName": spec.get("displayName", f"location {index}"),
+            "createdDateTime": "2026-01-01T00:00:00Z", "modifiedDateTime": "2026-01-01T00:00:00Z"}
+    if "countriesAndRegions" in spec:
+        return {"@odata.type": "#microsoft.graph.countryNamedLocation", **base,
+                "countriesAndRegions": list(spec["countriesAndRegions"]),
+                "includeUnknownCountriesAndRegions": bool(spec.get("includeUnknownCountriesAndRegions", False)),
+                "countryLookupMethod": spec.get("countryLookupMethod", "clientIpAddress")}
+    ranges = [{"@odata.type": "#microsoft.graph.iPv6CidrRange" if ":" in r else "#microsoft.graph.iPv4CidrRange",
+               "cidrAddress": r} for r in spec.get("ipRanges", [])]
+    return {"@odata.type": "#microsoft.graph.ipNamedLocation", **base, "isTrusted": bool(spec.get("isTrusted")),
+            "ipRanges": ranges}
 
 
 def _with_user_id(tenant: Tenant, row: dict[str, Any], key: str) -> dict[str, Any]:

@@ -302,6 +302,10 @@ class GraphGateway(abc.ABC):
         """Every Conditional Access policy, as Graph returns it."""
 
     @abc.abstractmethod
+    async def named_locations(self) -> list[dict[str, Any]]:
+        """Every Conditional Access named location (ipNamedLocation, countryNamedLocation), as Graph returns it."""
+
+    @abc.abstractmethod
     async def create_ca_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
         """Create a Conditional Access policy (Policy.ReadWrite.ConditionalAccess); the created policy."""
 

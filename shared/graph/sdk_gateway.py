@@ -881,6 +881,10 @@ class SdkGraphGateway(GraphGateway):
         return await self._pages(f"{self._v1}/identity/conditionalAccess/policies", "list Conditional Access "
                                  "policies")
 
+    async def named_locations(self) -> list[dict[str, Any]]:
+        # conditionalaccessroot-list-namedlocations: Policy.Read.All, every page.
+        return await self._pages(f"{self._v1}/identity/conditionalAccess/namedLocations", "list named locations")
+
     async def create_ca_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
         async with graph_errors("create a Conditional Access policy"):
             created = await self._raw(Method.POST, f"{self._v1}/identity/conditionalAccess/policies", policy)

@@ -86,12 +86,43 @@ def _ref(policy: dict[str, Any]) -> dict[str, str]:
             "state": str(policy.get("state", "")), "grant": grant(policy)}
 
 
+# Registration must be protected from native apps too (Microsoft Authenticator registers from one): a policy for
+# browsers only leaves it open (Maester PR #2175 flags it as well).
+CLIENT_APP_TYPES = ("browser", "mobileAppsAndDesktopClients")
+
+
+def registration_gaps(policy: dict[str, Any], locations: dict[str, dict[str, Any]]) -> list[str]:
+    """Why a registration policy leaves registration open although it demands something: an excluded location that
+    is not a trusted one (a country, an untrusted IP range: Maester MT.1011 passes both, maester#2227 and #2188), or
+    client app types that miss the modern ones."""
+    gaps = []
+    conditions = policy.get("conditions") or {}
+    for excluded in (conditions.get("locations") or {}).get("excludeLocations") or []:
+        if excluded == "AllTrusted":
+            continue
+        found = locations.get(str(excluded).lower())
+        if found is None:
+            gaps.append(f"excludes location {excluded}, which is not a named location mfaops can see")
+        elif not (found.get("@odata.type", "").endswith("ipNamedLocation") and found.get("isTrusted")):
+            kind = "a country location" if "countriesAndRegions" in found else "an untrusted IP range"
+            gaps.append(f"excludes {found.get('displayName', excluded)!s} ({kind}): registration is open from there")
+    types = [str(t) for t in conditions.get("clientAppTypes") or ["all"]]
+    if "all" not in types:
+        missing = [t for t in CLIENT_APP_TYPES if t not in types]
+        if missing:
+            gaps.append(f"applies only to {', '.join(types)}: registration from {', '.join(missing)} is open")
+    return gaps
+
+
 def registration_ca(t: TenantPosture, s: Settings) -> Check:
-    refs = ("Maester MT.1011 (passes a registration policy without looking at its grant controls; mfaops looks)",
-            "CISA ScubaGear MS.AAD.3.8")
+    refs = ("Maester MT.1011 (passes a registration policy without looking at its grant controls, and one that "
+            "excludes a country or an untrusted range or covers browsers only; mfaops fails those: maester#2227, "
+            "#2188, PR #2175)",)
+    locations = {str(n.get("id", "")).lower(): n for n in t.named_locations}
     candidates = [p for p in t.ca_policies if targets_registration(p) and for_all_users(p)]
-    good = [p for p in candidates if protects(p)]
-    evidence = {"policies": [_ref(p) for p in candidates]}
+    gaps = {str(p.get("id", "")): registration_gaps(p, locations) for p in candidates}
+    good = [p for p in candidates if protects(p) and not gaps[str(p.get("id", ""))]]
+    evidence = {"policies": [{**_ref(p), "gaps": gaps[str(p.get("id", ""))]} for p in candidates]}
     if any(p.get("state") == "enabled" for p in good):
         return Check("registration-ca", "pass", "An enabled Conditional Access policy protects security-info "
                      "registration for all users outside trusted locations.", evidence, references=refs)
@@ -99,12 +130,37 @@ def registration_ca(t: TenantPosture, s: Settings) -> Check:
         return Check("registration-ca", "warn", "The policy protecting security-info registration is only in "
                      "report-only mode.", evidence, "Check `mfaops posture impact`, then `mfaops posture "
                      "apply-registration-policy --enable --by UPN`.", refs)
-    weak = [p for p in candidates if p.get("state") in ACTIVE and not protects(p)]
-    why = "a registration policy exists but demands nothing outside trusted locations" if weak else \
-        "no Conditional Access policy targets the user action urn:user:registersecurityinfo for all users"
+    active = [p for p in candidates if p.get("state") in ACTIVE]
+    holes = [g for p in active if protects(p) for g in gaps[str(p.get("id", ""))]]
+    if holes:
+        why = "; ".join(holes)
+    elif active:
+        why = "a registration policy exists but demands nothing outside trusted locations"
+    else:
+        why = "no Conditional Access policy targets the user action urn:user:registersecurityinfo for all users"
     return Check("registration-ca", "fail", f"Security-info registration is not protected: {why}.", evidence,
-                 "Run `mfaops posture apply-registration-policy --report-only --by UPN`, review, then --enable.",
-                 refs)
+                 "Exclude only trusted named locations (or AllTrusted) and cover all client apps; or run `mfaops "
+                 "posture apply-registration-policy --report-only --by UPN`, review, then --enable.", refs)
+
+
+def registration_managed_device(t: TenantPosture, s: Settings) -> Check:
+    """CISA ScubaGear MS.AAD.3.8: managed devices SHOULD be required to register MFA (a compliant or hybrid-joined
+    device in the registration policy's grant)."""
+    refs = ("CISA ScubaGear MS.AAD.3.8",)
+    candidates = [p for p in t.ca_policies if targets_registration(p) and for_all_users(p)]
+    managed = [p for p in candidates if {"compliantDevice", "domainJoinedDevice"} & set(
+        (p.get("grantControls") or {}).get("builtInControls") or [])]
+    evidence = {"policies": [_ref(p) for p in managed]}
+    if any(p.get("state") == "enabled" for p in managed):
+        return Check("registration-managed-device", "pass", "Registering security info requires a managed device.",
+                     evidence, references=refs)
+    fix = ("Require a compliant or hybrid Microsoft Entra joined device in a Conditional Access policy for the user "
+           "action urn:user:registersecurityinfo (a SHOULD of ScubaGear MS.AAD.3.8).")
+    if managed:
+        return Check("registration-managed-device", "warn", "The managed-device requirement for registration is "
+                     "only in report-only mode.", evidence, fix, refs)
+    return Check("registration-managed-device", "warn", "Security info can be registered from any device.", evidence,
+                 fix, refs)
 
 
 def break_glass_excluded(t: TenantPosture, s: Settings) -> Check:
@@ -285,7 +341,8 @@ def methods_migration(t: TenantPosture, s: Settings) -> Check:
 
 
 CHECKS: tuple[Callable[[TenantPosture, Settings], Check], ...] = (
-    registration_ca, break_glass_excluded, tap_policy, per_user_mfa, privileged_role_holders, mfaops_permissions,
+    registration_ca, registration_managed_device, break_glass_excluded, tap_policy, per_user_mfa,
+    privileged_role_holders, mfaops_permissions,
     weak_methods_policy, break_glass_mfa_ready, registration_guests, method_targets, methods_migration)
 
 

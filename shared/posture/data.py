@@ -36,6 +36,7 @@ class TenantPosture:
     per_user_total: int
     granted: frozenset[str] | None
     unavailable: dict[str, str] = field(default_factory=dict)
+    named_locations: list[dict[str, Any]] = field(default_factory=list)
 
     def method_config(self, config_id: str) -> dict[str, Any]:
         for config in self.methods_policy.get("authenticationMethodConfigurations") or []:
@@ -57,6 +58,7 @@ async def gather(graph: GraphGateway, settings: Settings, grants: GrantSource | 
 
     org = await read("organization", graph.organization, {})
     policies = await read("conditional_access", graph.ca_policies, [])
+    locations = await read("named_locations", graph.named_locations, [])
     methods = await read("methods_policy", graph.methods_policy, {})
     roles = await read("roles", graph.role_members, {})
     accounts, missing = await _break_glass(graph, settings, read)
@@ -70,7 +72,8 @@ async def gather(graph: GraphGateway, settings: Settings, grants: GrantSource | 
     tenant = str(org.get("displayName") or org.get("id") or "")
     return TenantPosture(tenant=tenant, ca_policies=policies, methods_policy=methods, role_members=roles,
                          break_glass=accounts, missing_break_glass=missing, per_user_mfa=found,
-                         per_user_checked=checked, per_user_total=total, granted=granted, unavailable=unavailable)
+                         per_user_checked=checked, per_user_total=total, granted=granted, unavailable=unavailable,
+                         named_locations=locations)
 
 
 async def _break_glass(graph: GraphGateway, settings: Settings, read: Any) -> tuple[list[Account], list[str]]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 STATUSES = ("pass", "warn", "fail")
+# Ids of the public baselines a check maps to: Maester MT.nnnn, CISA ScubaGear MS.AAD.x.y(vN), EIDSCA.XXnn.
+_BASELINE_ID = re.compile(r"\b(MT\.\d{4}|MS\.AAD\.\d+\.\d+(?:v\d+)?|EIDSCA\.[A-Z]{2}\d{2})\b")
 
 
 def worse(a: str, b: str) -> bool:
@@ -23,9 +26,14 @@ class Check:
     fix: str = ""
     references: tuple[str, ...] = ()
 
+    @property
+    def baseline_ids(self) -> list[str]:
+        """The Maester, ScubaGear and EIDSCA ids this check covers, for a team that runs those to compare."""
+        return sorted(set(_BASELINE_ID.findall(" ".join(self.references))))
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "status": self.status, "summary": self.summary, "evidence": self.evidence,
-                "fix": self.fix, "references": list(self.references)}
+                "fix": self.fix, "references": list(self.references), "baseline_ids": self.baseline_ids}
 
 
 @dataclass

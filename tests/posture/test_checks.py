@@ -4,7 +4,10 @@ check raises a drift alert through the monitor's sinks."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
+
+import pytest
 
 from sandbox.graph.tenant import method_from_spec
 from sandbox.system import Sandbox
@@ -32,16 +35,19 @@ async def test_the_json_contract(sandbox: Sandbox) -> None:
     doc = report.to_dict()
     assert set(doc) >= {"tenant", "checked_at", "checks"} and doc["tenant"]
     ids = [c["id"] for c in doc["checks"]]
-    assert ids == ["registration-ca", "break-glass-excluded", "tap-policy", "per-user-mfa", "privileged-role-holders",
-                   "mfaops-permissions", "weak-methods-policy", "break-glass-mfa-ready", "registration-guests",
-                   "method-targets", "methods-migration"]
+    assert ids == ["registration-ca", "registration-managed-device", "break-glass-excluded", "tap-policy",
+                   "per-user-mfa", "privileged-role-holders", "mfaops-permissions", "weak-methods-policy",
+                   "break-glass-mfa-ready", "registration-guests", "method-targets", "methods-migration"]
     for c in doc["checks"]:
-        assert set(c) == {"id", "status", "summary", "evidence", "fix", "references"}
+        assert set(c) == {"id", "status", "summary", "evidence", "fix", "references", "baseline_ids"}
         assert c["status"] in {"pass", "warn", "fail"} and c["summary"]
         assert c["status"] == "pass" or c["fix"]
     refs = {c["id"]: c["references"] for c in doc["checks"]}
     assert any("MT.1011" in r and "grant controls" in r for r in refs["registration-ca"])
     assert refs["tap-policy"] == ["EIDSCA.AT01", "EIDSCA.AT02"]
+    ids_of = {c["id"]: c["baseline_ids"] for c in doc["checks"]}
+    assert ids_of["registration-ca"] == ["MT.1011"] and ids_of["registration-managed-device"] == ["MS.AAD.3.8"]
+    assert ids_of["tap-policy"] == ["EIDSCA.AT01", "EIDSCA.AT02"]
 
 
 async def test_registration_ca_pass_warn_fail(sandbox: Sandbox) -> None:
@@ -54,6 +60,40 @@ async def test_registration_ca_pass_warn_fail(sandbox: Sandbox) -> None:
         c.summary for c in weak.checks if c.id == "registration-ca")
     sandbox.graph.tenant.ca_policies.remove(policy(sandbox))
     assert status(await check(sandbox), "registration-ca") == "fail"
+
+
+HQ, PARTNER, COUNTRIES = ("7a1b2c3d-0000-4000-8000-0000000000d1", "7a1b2c3d-0000-4000-8000-0000000000d2",
+                          "7a1b2c3d-0000-4000-8000-0000000000d3")
+
+
+@pytest.mark.parametrize(("exclude", "apps", "verdict", "says"), [
+    (["AllTrusted"], ["all"], "pass", ""),
+    ([HQ], ["all"], "pass", ""),  # a trusted IP range
+    ([HQ, COUNTRIES], ["all"], "fail", "Home countries (a country location)"),
+    ([PARTNER], ["all"], "fail", "Partner network (an untrusted IP range)"),
+    (["AllTrusted"], ["browser"], "fail", "registration from mobileAppsAndDesktopClients is open"),
+    (["AllTrusted"], ["browser", "mobileAppsAndDesktopClients"], "pass", ""),
+])
+async def test_registration_ca_sees_untrusted_exclusions_and_missing_client_apps(
+        sandbox: Sandbox, exclude: list[str], apps: list[str], verdict: str, says: str) -> None:
+    """Where Maester's MT.1011 passes a tenant that fails (maester#2227, #2188, PR #2175)."""
+    policy(sandbox)["state"] = "enabled"
+    policy(sandbox)["conditions"]["locations"]["excludeLocations"] = exclude
+    policy(sandbox)["conditions"]["clientAppTypes"] = apps
+    report = await check(sandbox)
+    found = next(c for c in report.checks if c.id == "registration-ca")
+    assert found.status == verdict, found.summary
+    assert says in found.summary
+    if says:
+        assert says in json.dumps(found.evidence)
+
+
+async def test_registration_from_a_managed_device_is_its_own_check(sandbox: Sandbox) -> None:
+    assert status(await check(sandbox), "registration-managed-device") == "warn"
+    policy(sandbox)["grantControls"] = {"operator": "AND", "builtInControls": ["mfa", "compliantDevice"]}
+    assert status(await check(sandbox), "registration-managed-device") == "warn"  # report-only
+    policy(sandbox)["state"] = "enabled"
+    assert status(await check(sandbox), "registration-managed-device") == "pass"
 
 
 async def test_break_glass_excluded_names_the_policy_that_misses_an_account(sandbox: Sandbox) -> None:
