@@ -370,6 +370,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'TAP_SWEEP_EXEMPT_GROUP', value: '' }
         { name: 'CLEANUP_SCHEDULE', value: '0 0 3 * * *' }
         { name: 'CLEANUP_POLICY', value: '' }
+        { name: 'INVENTORY_SCHEDULE', value: '0 */10 * * * *' }
+        { name: 'INVENTORY_TABLE', value: 'mfaopsinventory' }
+        { name: 'INVENTORY_BATCH_USERS', value: '200' }
+        { name: 'INVENTORY_RETENTION_DAYS', value: '30' }
+        { name: 'INVENTORY_RECHECK_DAYS', value: '30' }
         { name: 'CLEANUP_APPLY', value: 'false' }
         { name: 'RESET_QUEUE', value: resetQueue }
         { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: '${bus.name}.servicebus.windows.net' }

@@ -819,6 +819,7 @@ def doctor() -> None:
 
 def _register_families() -> None:
     # Command families in modules of their own; they import this module's helpers, so they come last.
+    from cli.inventory import inventory_app
     from cli.monitor import monitor_app
     from cli.posture import posture_app
     from cli.verify import verify_app
@@ -826,6 +827,7 @@ def _register_families() -> None:
     app.add_typer(monitor_app, name="monitor")
     app.add_typer(posture_app, name="posture")
     app.add_typer(verify_app, name="verify")
+    app.add_typer(inventory_app, name="inventory")
 
 
 _register_families()

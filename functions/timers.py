@@ -70,3 +70,14 @@ async def verification_expiry_timer(timer: func.TimerRequest) -> None:
     if ended:
         log.warning("verifications expired: %s", len(ended), extra={"custom_dimensions": {
             "jobs": [j.job_id for j in ended]}})
+
+
+@bp.timer_trigger(schedule="%INVENTORY_SCHEDULE%", arg_name="timer", run_on_startup=False)
+async def inventory_timer(timer: func.TimerRequest) -> None:
+    """A part of the rolling inventory's pass (INVENTORY_BATCH_USERS users at most), resumed where the last stopped."""
+    settings = container().settings
+    with job_span("timer inventory", trigger="timer"):
+        result = await container().inventory_service().run(max_users=settings.inventory_batch_users)
+    log.info("inventory: %s read of %s due, %s left, pass %s%s", result.read, result.due, result.left,
+             result.pass_number, " (complete)" if result.pass_complete else "",
+             extra={"custom_dimensions": result.to_dict()})

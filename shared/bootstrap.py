@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from shared.detection.service import MonitorService
     from shared.graph.budget import GraphBudget
     from shared.graph.port import GraphGateway
+    from shared.inventory.service import InventoryService
     from shared.itsm.port import TicketSystem
     from shared.jobs.table_store import TableJobStore
     from shared.posture.service import PostureService
@@ -251,6 +252,13 @@ class Container:
 
         return CleanupService(settings=self.settings, graph=self.graph(), jobs=self.job_store(),
                               tables=self.table_service(), alerts=self.alerts(), budget=self.graph_budget())
+
+    def inventory_service(self) -> InventoryService:
+        from shared.inventory.service import InventoryService
+        from shared.inventory.store import InventoryStore
+
+        return InventoryService(settings=self.settings, graph=self.graph(),
+                                store=InventoryStore(self.table_service(), self.settings.inventory_table))
 
     def tap_sweeper(self) -> TapSweeper:
         from shared.tap.sweep import TapSweeper

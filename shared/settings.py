@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     cleanup_policy: str = Field(default="", alias="CLEANUP_POLICY")
     cleanup_apply: bool = Field(default=False, alias="CLEANUP_APPLY")
 
+    # The rolling methods inventory (timer INVENTORY_SCHEDULE; `mfaops inventory ...`).
+    inventory_schedule: str = Field(default="0 */10 * * * *", alias="INVENTORY_SCHEDULE")
+    inventory_table: str = Field(default="mfaopsinventory", alias="INVENTORY_TABLE")
+    inventory_batch_users: int = Field(default=200, ge=1, le=100_000, alias="INVENTORY_BATCH_USERS")
+    inventory_retention_days: int = Field(default=30, ge=2, le=3650, alias="INVENTORY_RETENTION_DAYS")
+    inventory_recheck_days: int = Field(default=30, ge=1, le=3650, alias="INVENTORY_RECHECK_DAYS")
+
     # Service Bus: the reset queue (its dead-letter queue is '<queue>/$deadletterqueue').
     reset_queue: str = Field(default="mfaops-reset", alias="RESET_QUEUE")
     servicebus_namespace: str = Field(default="", alias="ServiceBusConnection__fullyQualifiedNamespace")

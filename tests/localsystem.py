@@ -24,7 +24,7 @@ def serving(secret: str, *, tenant: Path | None = None, env: dict[str, str] | No
         args += ["--tenant", str(tenant)]
     # The timers would otherwise fire mid-test (the TAP sweep at the quarter hour) and change what a test sees.
     quiet = {name: "0 0 0 1 1 *" for name in ("TAP_SWEEP_SCHEDULE", "MONITOR_SCHEDULE", "POSTURE_SCHEDULE",
-                                              "STUCK_JOBS_SCHEDULE")}
+                                              "STUCK_JOBS_SCHEDULE", "INVENTORY_SCHEDULE")}
     # Per-user MFA is read one user at a time in the 5-per-10-s reports bucket: a few users keep a check quick.
     quiet["POSTURE_PER_USER_MFA_MAX_USERS"] = "3"
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True,

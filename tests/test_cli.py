@@ -378,3 +378,27 @@ def test_jobs_list_by_kind_and_an_unknown_user_is_bad_input(local_system: str) -
                       "--reason", "x", "--yes")
     assert unknown.returncode == 2, (unknown.returncode, unknown.stdout, unknown.stderr)
     assert json.loads(unknown.stdout)["error"]["code"] == "user_not_found"
+
+
+def test_inventory_run_status_show_and_export(local_system: str) -> None:
+    # The local system keeps Graph's reports bucket (5 requests per 10 s): a few users, not a whole pass.
+    ran = run_cli("--local", "--json", "inventory", "run", "--max-users", "3")
+    assert ran.returncode == 0, ran.stderr
+    first = json.loads(ran.stdout)
+    assert first["read"] == 3 and first["pass_complete"] is False and first["due"] > 3
+    status = json.loads(run_cli("--local", "--json", "inventory", "status").stdout)
+    assert status["users_covered"] == 3 and status["pass_progress"] == 3 and status["requests_today"]["background"] > 0
+    exported = run_cli("--local", "inventory", "export", "--csv")
+    assert exported.returncode == 0
+    lines = exported.stdout.splitlines()
+    assert lines[0].startswith("user_id,upn,default,read_at,type,method_id") and len(lines) >= 4
+    assert "+1 4255550" not in exported.stdout and "4255550" not in exported.stdout  # phone numbers masked
+    upn = lines[1].split(",")[1]
+    shown = run_cli("--local", "--json", "inventory", "show", upn)
+    assert shown.returncode == 0, shown.stderr
+    doc = json.loads(shown.stdout)
+    assert doc["upn"] == upn and all({"type", "id", "display", "created", "last_used"} <= set(m)
+                                     for m in doc["methods"])
+    missing = run_cli("--local", "inventory", "show", "nobody.here@contoso.example")
+    assert missing.returncode == 2 and "not in the inventory" in missing.stderr
+    assert run_cli("--local", "inventory", "export").returncode == 2

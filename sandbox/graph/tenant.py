@@ -52,6 +52,9 @@ class Method:
     props: dict[str, Any]
     created: datetime
     used: bool = False  # temporary access passes only
+    # When the method was last used to sign in (beta's lastUsedDateTime); None: Graph does not fill it ("null if the
+    # authentication method doesn't populate it").
+    last_used: datetime | None = None
 
     @property
     def phone_type(self) -> str | None:
@@ -137,7 +140,7 @@ def method_from_spec(upn: str, index: int, spec: dict[str, Any], now: datetime) 
     kind = spec.get("type", "")
     if kind not in TYPES or kind == "password":
         raise ValueError(f"user {upn}: unknown method type {kind!r}")
-    props = {k: v for k, v in spec.items() if k not in {"type", "id", "used", "createdDateTime"}}
+    props = {k: v for k, v in spec.items() if k not in {"type", "id", "used", "createdDateTime", "lastUsedDateTime"}}
     if kind == "phone":
         props.setdefault("phoneType", "mobile")
         props.setdefault("phoneNumber", "+1 4255550100")
@@ -156,8 +159,10 @@ def method_from_spec(upn: str, index: int, spec: dict[str, Any], now: datetime) 
         props.setdefault("startDateTime", when.isoformat())
         props.setdefault("lifetimeInMinutes", 60)
         props.setdefault("isUsableOnce", True)
+    last = spec.get("lastUsedDateTime")
     return Method(id=spec.get("id") or method_id, type=kind, props=props, created=when,
-                  used=bool(spec.get("used", False)))
+                  used=bool(spec.get("used", False)),
+                  last_used=datetime.fromisoformat(last.replace("Z", "+00:00")) if last else None)
 
 
 def tenant_from_dict(data: dict[str, Any]) -> Tenant:

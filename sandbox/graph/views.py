@@ -51,6 +51,10 @@ def method_view(tenant: Tenant, method: Method, version: str = "v1.0") -> dict[s
     # "registeredAs" is the tenant file's word for the report's name of the method, not a Graph property.
     props = {k: v for k, v in method.props.items() if k not in ("temporaryAccessPass", "registeredAs")}
     out.update(props)
+    if version == "beta":
+        # beta's authenticationMethod carries both dates (null where Graph does not fill them).
+        out["createdDateTime"] = iso(method.created) if method.type not in {"phone", "email"} else None
+        out["lastUsedDateTime"] = iso(method.last_used) if method.last_used else None
     if method.type == "temporaryAccessPass":
         usable, reason = tap_usability(tenant, method)
         out.update({"temporaryAccessPass": None, "startDateTime": iso(_dt(props["startDateTime"]))})

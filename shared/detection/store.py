@@ -12,10 +12,10 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
 
 from shared.detection.events import iso, parse_time
 from shared.detection.findings import Finding
+from shared.owntable import OwnTable
 from shared.tablekeys import table_key
 
 
@@ -32,17 +32,7 @@ class StoredFinding:
                 "alert_detail": self.alert_detail, "containment_job": self.containment_job}
 
 
-class MonitorStore:
-    def __init__(self, service: TableServiceClient, table: str) -> None:
-        self._service = service
-        self._table = table
-        self._ready = False
-
-    async def _client(self) -> TableClient:
-        if not self._ready:
-            await self._service.create_table_if_not_exists(self._table)
-            self._ready = True
-        return self._service.get_table_client(self._table)
+class MonitorStore(OwnTable):
 
     # -- watermark -------------------------------------------------------------------------------------
     async def watermark(self) -> datetime | None:

@@ -58,6 +58,7 @@ class AuthMethod:
     id: str
     label: str = ""  # phoneType for phones, displayName for devices: enough for a work note
     created: datetime | None = None
+    last_used: datetime | None = None  # beta's lastUsedDateTime; None: not filled by Graph for this method
     # Graph's own JSON of the method as listed (never holds a TAP value: Graph lists TAPs without it), for the
     # operator's view; not compared, not recorded on jobs.
     graph: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)

@@ -946,7 +946,7 @@ def _method_from_json(item: dict[str, Any]) -> AuthMethod:
     created = item.get("createdDateTime")
     return AuthMethod(type=kind, id=str(item.get("id", "")),
                       label=str(item.get("phoneType") or item.get("displayName") or ""),
-                      created=parse_time(created),
+                      created=parse_time(created), last_used=parse_time(item.get("lastUsedDateTime")),
                       graph={k: v for k, v in item.items() if k != "temporaryAccessPass"})
 
 

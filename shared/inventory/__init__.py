@@ -1,0 +1,1 @@
+"""The rolling inventory of every user's methods and their last use: what makes "stale" mean "unused"."""
