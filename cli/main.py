@@ -223,9 +223,10 @@ def who_reset(user: str) -> None:
 
 def _mask(value: str) -> str:
     """All but the last two digits (a phone number) or characters (anything else) hidden."""
-    digits = [c for c in value if c.isdigit()]
-    if digits and not any(c.isalpha() for c in value):
-        return "*" * max(0, len(digits) - 2) + "".join(digits[-2:])
+    from shared.verify.model import mask_number
+
+    if any(c.isdigit() for c in value) and not any(c.isalpha() for c in value):
+        return mask_number(value)
     return "*" * max(0, len(value) - 2) + value[-2:]
 
 

@@ -28,6 +28,40 @@ def tap_response(tap: Any) -> func.HttpResponse:
                           "usable_once": tap.usable_once}, headers={"Cache-Control": "no-store"})
 
 
+# A page a person looks at: never cached, never framed, no Referer (its address may hold an id), no sniffing.
+PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+                "X-Content-Type-Options": "nosniff"}
+_REFUSALS = {400: "Invalid request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 409: "Conflict",
+             410: "Gone", 422: "Unprocessable content", 503: "Unavailable"}
+
+
+def html_page(page: Any, status: int = 200, cookie: str = "") -> func.HttpResponse:
+    """A rendered page (shared.verify.page.Page) with its Content-Security-Policy, and a cookie to set if any."""
+    response = func.HttpResponse(page.body, status_code=status, mimetype="text/html", charset="utf-8",
+                                 headers={**PAGE_HEADERS, "Content-Security-Policy": page.csp})
+    if cookie:
+        response.headers["Set-Cookie"] = cookie
+    return response
+
+
+def refused(exc: Any) -> func.HttpResponse:
+    """A VerificationError as its problem body, with its status and its code."""
+    return problem(exc.status, _REFUSALS.get(exc.status, "Refused"), str(exc), code=exc.code)
+
+
+def cookie_value(header: str | None, name: str) -> str:
+    """One cookie's value from a Cookie header ('' when absent or the header does not parse)."""
+    from http.cookies import CookieError, SimpleCookie
+
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header or "")
+    except CookieError:
+        return ""
+    morsel = jar.get(name)
+    return str(morsel.value) if morsel is not None else ""
+
+
 def problem(status: int, title: str, detail: str = "", **extra: Any) -> func.HttpResponse:
     body = {"type": "about:blank", "title": title, "status": status, **({"detail": detail} if detail else {}),
             **extra}

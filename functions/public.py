@@ -9,51 +9,26 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import json_response, problem, problems, tap_response
+from functions.http import cookie_value, html_page, json_response, problem, problems, refused, tap_response
 from shared.bootstrap import container
 from shared.errors import VerificationError
 from shared.reset.request import RequestError, load_json
-from shared.verify.page import Page, message_page
+from shared.verify.page import message_page
 from shared.verify.user_page import recover_form, user_page
 
 bp = func.Blueprint()
 COOKIE = "mfaops_verify"
-_PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
-                 "X-Content-Type-Options": "nosniff"}
 MAX_CALLBACK_BYTES = 256 * 1024
 
 
-def _html(page: Page, status: int = 200, cookie: str = "") -> func.HttpResponse:
-    headers = {**_PAGE_HEADERS, "Content-Security-Policy": page.csp}
-    response = func.HttpResponse(page.body, status_code=status, mimetype="text/html", charset="utf-8",
-                                 headers=headers)
-    if cookie:
-        response.headers["Set-Cookie"] = cookie
-    return response
-
-
 def _browser(req: func.HttpRequest) -> str:
-    from http.cookies import CookieError, SimpleCookie
-
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(req.headers.get("cookie", ""))
-    except CookieError:
-        return ""
-    morsel = jar.get(COOKIE)
-    return str(morsel.value) if morsel is not None else ""
+    return cookie_value(req.headers.get("cookie"), COOKIE)
 
 
 def _client(req: func.HttpRequest) -> str:
     # App Service's front end puts the caller's address first in X-Forwarded-For.
     forwarded = str(req.headers.get("x-forwarded-for", "")).split(",")[0].strip()
     return (forwarded or str(req.headers.get("x-client-ip", "")))[:64]
-
-
-def _refused(exc: VerificationError) -> func.HttpResponse:
-    return problem(exc.status, {400: "Invalid request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-                                409: "Conflict", 410: "Gone", 503: "Unavailable"}.get(exc.status, "Refused"),
-                   str(exc), code=exc.code)
 
 
 @bp.route(route="public/verify/{verification_id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -66,14 +41,14 @@ async def user_verification_page(req: func.HttpRequest) -> func.HttpResponse:
     except VerificationError as exc:
         decoy = await service.decoy(vid, browser=_browser(req)) if exc.status == 404 else None
         if decoy is not None:  # a self-service page for a name that cannot recover: it looks like any other
-            return _html(user_page(url=decoy.url, state="pending", organisation=await service.organisation(),
+            return html_page(user_page(url=decoy.url, state="pending", organisation=await service.organisation(),
                                    display_name=""))
         if exc.code == "opened_elsewhere":
-            return _html(message_page("Opened elsewhere", "This page was opened in another browser. Only that "
+            return html_page(message_page("Opened elsewhere", "This page was opened in another browser. Only that "
                                       "browser can use it; call your service desk if that was not you."), 403)
         if exc.status == 503:
-            return _html(message_page("Not available", "Verified ID could not start. Call your service desk."), 503)
-        return _html(message_page("Link expired", "This link has expired or was used. Call your service desk for "
+            return html_page(message_page("Not available", "Verified ID could not start. Call your service desk."), 503)
+        return html_page(message_page("Link expired", "This link has expired or was used. Call your service desk for "
                                   "a new one."), 404)
     cookie = ""
     if opened.browser:
@@ -85,7 +60,7 @@ async def user_verification_page(req: func.HttpRequest) -> func.HttpResponse:
     name = v.display_name if v is not None and opened.job.kind.value != "self_service" else ""
     page = user_page(url=str(opened.proof.data.get("url", "")), state=opened.proof.state, organisation=organisation,
                      display_name=name)
-    return _html(page, cookie=cookie)
+    return html_page(page, cookie=cookie)
 
 
 @bp.route(route="public/verify/{verification_id}/status", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -95,7 +70,7 @@ async def user_verification_status(req: func.HttpRequest) -> func.HttpResponse:
         state = await container().verified_id_service().status(req.route_params.get("verification_id", ""),
                                                                browser=_browser(req))
     except VerificationError as exc:
-        return _refused(exc)
+        return refused(exc)
     return json_response(state, headers={"Cache-Control": "no-store"})
 
 
@@ -106,7 +81,7 @@ async def user_verification_tap(req: func.HttpRequest) -> func.HttpResponse:
         tap = await container().verified_id_service().tap(req.route_params.get("verification_id", ""),
                                                           browser=_browser(req))
     except VerificationError as exc:
-        return _refused(exc)
+        return refused(exc)
     return tap_response(tap)
 
 
@@ -127,7 +102,7 @@ async def verified_id_callback(req: func.HttpRequest) -> func.HttpResponse:
     try:
         job = await service.callback(api_key, body)
     except VerificationError as exc:
-        return _refused(exc)
+        return refused(exc)
     proof = job.verification.proof("verified_id") if job.verification else None
     return json_response({"state": proof.state if proof else None})
 
@@ -137,9 +112,9 @@ async def verified_id_callback(req: func.HttpRequest) -> func.HttpResponse:
 async def recover_page(req: func.HttpRequest) -> func.HttpResponse:
     """Self-service recovery's first page: the user types their user principal name."""
     if not container().settings.self_service_recovery:
-        return _html(message_page("Not available", "Self-service recovery is not offered. Call your service desk."),
+        return html_page(message_page("Not available", "Self-service recovery is not offered. Call your service desk."),
                      404)
-    return _html(recover_form())
+    return html_page(recover_form())
 
 
 @bp.route(route="public/recover", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -150,24 +125,24 @@ async def recover_start(req: func.HttpRequest) -> func.HttpResponse:
     from urllib.parse import parse_qs
 
     if not container().settings.self_service_recovery:
-        return _html(message_page("Not available", "Self-service recovery is not offered. Call your service desk."),
+        return html_page(message_page("Not available", "Self-service recovery is not offered. Call your service desk."),
                      404)
     raw = req.get_body() or b""
     if len(raw) > 4096 or req.headers.get("content-type", "").split(";")[0].strip().lower() != \
             "application/x-www-form-urlencoded":
-        return _html(message_page("Not understood", "Type your sign-in name in the form."), 400)
+        return html_page(message_page("Not understood", "Type your sign-in name in the form."), 400)
     try:
         fields = parse_qs(raw.decode("utf-8"), max_num_fields=4)
     except (UnicodeDecodeError, ValueError):
-        return _html(message_page("Not understood", "Type your sign-in name in the form."), 400)
+        return html_page(message_page("Not understood", "Type your sign-in name in the form."), 400)
     name = (fields.get("upn") or [""])[0]
     try:
         started = await container().recovery_service().start(name, client=_client(req))
     except VerificationError:
-        return _html(message_page("Not available", "Self-service recovery is not offered. Call your service desk."),
+        return html_page(message_page("Not available", "Self-service recovery is not offered. Call your service desk."),
                      404)
     if started.limited:
-        return _html(message_page("Too many attempts", "Try again in an hour, or call your service desk."), 429)
+        return html_page(message_page("Too many attempts", "Try again in an hour, or call your service desk."), 429)
     target = f"/api/public/verify/{started.page_id}"
     response = func.HttpResponse(status_code=303, headers={"Location": target, "Cache-Control": "no-store"})
     response.headers["Set-Cookie"] = (f"{COOKIE}={started.browser}; Path={target}; HttpOnly; Secure; "

@@ -12,30 +12,15 @@ from urllib.parse import quote, urlsplit
 
 import azure.functions as func
 
-from functions.http import caller, json_object, json_response, problem, problems, tap_response
+from functions.http import caller, html_page, json_object, json_response, problem, problems, refused, tap_response
 from shared.bootstrap import container
 from shared.errors import JobNotFoundError, VerificationError
 from shared.identity.principal import PRINCIPAL_HEADER, Principal, PrincipalError, Role, parse_principal
 from shared.jobs.view import job_view
 from shared.verify.model import MAX_REASON_CHARS
-from shared.verify.page import Page, manager_page, message_page
+from shared.verify.page import manager_page, message_page
 
 bp = func.Blueprint()
-_PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
-                 "X-Content-Type-Options": "nosniff"}
-
-
-def _html(page: Page, status: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(page.body, status_code=status, mimetype="text/html", charset="utf-8",
-                             headers={**_PAGE_HEADERS, "Content-Security-Policy": page.csp})
-
-
-def _refused(exc: VerificationError) -> func.HttpResponse:
-    return problem(exc.status, {400: "Invalid request", 403: "Forbidden", 404: "Not found", 409: "Conflict",
-                                410: "Gone", 422: "Unprocessable content"}.get(exc.status, "Refused"), str(exc),
-                   code=exc.code)
-
-
 def _signed_in(req: func.HttpRequest) -> Principal | None:
     try:
         return parse_principal(req.headers.get(PRINCIPAL_HEADER))
@@ -58,11 +43,11 @@ async def manager_verification_page(req: func.HttpRequest) -> func.HttpResponse:
         job, verification = await service.by_verification(vid)
     except VerificationError as exc:
         title = "No such approval" if exc.status == 404 else "This approval is over"
-        return _html(message_page(title, str(exc)), exc.status)
+        return html_page(message_page(title, str(exc)), exc.status)
     if who.object_id != verification.manager_id:
-        return _html(message_page("Not yours to decide", "Only the manager of the user to be reset may approve "
+        return html_page(message_page("Not yours to decide", "Only the manager of the user to be reset may approve "
                                   "or deny this request."), 403)
-    return _html(manager_page(job, viewer=who.by))
+    return html_page(manager_page(job, viewer=who.by))
 
 
 @bp.route(route="verify/manager/{verification_id}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -86,7 +71,7 @@ async def manager_decision(req: func.HttpRequest) -> func.HttpResponse:
             req.route_params.get("verification_id", ""), by=who.by, by_id=who.object_id,
             approve=decision == "approve", reason=reason.strip())
     except VerificationError as exc:
-        return _refused(exc)
+        return refused(exc)
     return json_response({"job_state": job.state.value,
                           "verification": job.verification.view() if job.verification else None})
 
@@ -99,7 +84,7 @@ async def manager_tap(req: func.HttpRequest) -> func.HttpResponse:
         tap = await container().verification_service().manager_tap(
             req.route_params.get("verification_id", ""), by=who.by, by_id=who.object_id)
     except VerificationError as exc:
-        return _refused(exc)
+        return refused(exc)
     return tap_response(tap)
 
 
@@ -122,7 +107,7 @@ async def callback_attestation(req: func.HttpRequest) -> func.HttpResponse:
     except JobNotFoundError:
         return problem(404, "Job not found", f"no job with id {job_id!r}")
     except VerificationError as exc:
-        return _refused(exc)
+        return refused(exc)
     return json_response(job_view(job))
 
 

@@ -89,18 +89,9 @@ SESSION_COOKIE = "AppServiceAuthSession"  # App Service Authentication's own ses
 def _session_token(headers: dict[str, str]) -> str:
     """A browser signed in through the sandbox's /.auth/login/aad carries its token in the session cookie, as
     App Service's token store keeps a browser's session."""
-    from http.cookies import CookieError, SimpleCookie
+    from functions.http import cookie_value
 
-    raw = next((v for k, v in headers.items() if k.lower() == "cookie"), "")
-    if not raw:
-        return ""
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(raw)
-    except CookieError:
-        return ""
-    morsel = jar.get(SESSION_COOKIE)
-    return morsel.value if morsel is not None else ""
+    return cookie_value(next((v for k, v in headers.items() if k.lower() == "cookie"), ""), SESSION_COOKIE)
 
 
 def signin_routes(find_user: Callable[[str], tuple[str, str] | None]) -> list[Route]:

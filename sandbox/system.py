@@ -153,13 +153,17 @@ def _callback_poster(*, in_process: bool) -> Any:
     """How the Request Service simulator reaches mfaops's callback: over loopback (`sandbox run`), or straight
     into the function app's routes in this process (tests), as the platform would deliver the request."""
 
+    app: list[Starlette] = []  # the function app's routes, built on the first in-process callback
+
     async def post(url: str, headers: dict[str, str], body: dict[str, Any]) -> int:
         transport = None
         if in_process:
-            import function_app
-            from sandbox.localhost import build_api
+            if not app:
+                import function_app
+                from sandbox.localhost import build_api
 
-            transport = httpx.ASGITransport(app=Starlette(routes=[Mount("/api", app=build_api(function_app.app))]))
+                app.append(Starlette(routes=[Mount("/api", app=build_api(function_app.app))]))
+            transport = httpx.ASGITransport(app=app[0])
         async with httpx.AsyncClient(transport=transport, timeout=30.0) as client:
             response = await client.post(url, json=body, headers=headers)
         return response.status_code

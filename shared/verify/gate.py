@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from shared.alerts import Alerts
 from shared.errors import ConfigurationError, GraphError
@@ -51,7 +50,7 @@ class VerificationGate:
     graph: GraphGateway
     jobs: JobStore
     tickets: TicketSystem
-    sinks: Alerts
+    sinks: Alerts  # a fan-out: the log first, then each sink, a failing one logged and skipped
     teams: Alerts | None = None  # the Teams sink, when ALERT_SINKS names it: the manager's notice goes there too
     now: Callable[[], datetime] = field(default=utcnow)
     _policy: VerifyPolicy | None = field(default=None, init=False)
@@ -234,14 +233,16 @@ class VerificationGate:
         kind = failed.kind if failed else "verification"
         reason = (failed.reason if failed else None) or verification.state
         who = job.target.upn or job.target.id
-        await self._alert("verification_failed", f"identity verification for the MFA reset of {who} failed: "
-                          f"{KIND_LABELS.get(kind, kind)} ({reason})", job_id=job.job_id, severity="medium",
-                          proof=kind, reason=reason, user=who)
+        await self.sinks.raise_alert(
+            "verification_failed", f"identity verification for the MFA reset of {who} failed: "
+            f"{KIND_LABELS.get(kind, kind)} ({reason})", job_id=job.job_id, severity="medium", proof=kind,
+            reason=reason, user=who)
         count = await self.failures_in_day(job)
         if count >= self.settings.verify_failures_alert:
-            await self._alert("possible_social_engineering", f"{count} failed identity verifications for {who} "
-                              "in 24 h: someone may be impersonating them to the service desk",
-                              job_id=job.job_id, severity="high", failures=count, user=who)
+            await self.sinks.raise_alert(
+                "possible_social_engineering", f"{count} failed identity verifications for {who} in 24 h: someone "
+                "may be impersonating them to the service desk", job_id=job.job_id, severity="high",
+                failures=count, user=who)
             steps.append(("possible_social_engineering", "alerted", f"{count} failed verifications in 24 h"))
             # An anonymous self-service caller must never be able to sign anyone out.
             if self.settings.verify_on_failure == "revoke_sessions" and job.target.id and \
@@ -263,12 +264,6 @@ class VerificationGate:
             jobs.append(job)
         return sum(1 for j in jobs if j.kind in RESET_KINDS for s in j.steps
                    if s.action == "verification" and s.outcome in (FAILED, EXPIRED) and s.at >= since)
-
-    async def _alert(self, kind: str, summary: str, **facts: Any) -> None:
-        try:
-            await self.sinks.raise_alert(kind, summary, **facts)
-        except Exception as exc:  # a sink that fails must not undo the decision; the log has it
-            log.error("alert %s not delivered: %s", kind, type(exc).__name__)
 
     async def note(self, job: Job, text: str) -> tuple[str, str, str] | None:
         """A work note on the job's ticket (none for an operator's job)."""

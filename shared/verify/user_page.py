@@ -10,8 +10,6 @@ from __future__ import annotations
 import html
 import secrets
 
-import segno
-
 from shared.verify.page import Page
 
 _STYLE = """
@@ -75,6 +73,8 @@ def _e(value: object) -> str:
 
 
 def user_page(*, url: str, state: str, organisation: str, display_name: str) -> Page:
+    import segno  # on the page's first render, not at the app's import (a cold start pays every import)
+
     nonce = secrets.token_urlsafe(16)
     qr = segno.make(url, error="m").svg_inline(scale=4, dark="#111", omitsize=True) if url else ""
     who = display_name or "you"

@@ -50,9 +50,6 @@ class VerifiedIdService:
     recovery: RecoveryStore | None = None  # self-service recovery's decoy pages
     _organisation: str | None = field(default=None, init=False)
 
-    def link(self, verification: Verification) -> str:
-        return f"{self.settings.public_base_url}/api/public/verify/{verification.id}"
-
     async def _find(self, verification_id: str) -> tuple[Job, Verification, Proof]:
         """The job, verification and verified_id proof a link names. Unknown, replaced and proof-less ids all answer
         the same 404: the page must not say whether a user exists."""
