@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from bench import bulk, classify, coldstart, reset, shared_budget, throughput, timers
+from bench import bulk, classify, coldstart, inventory, lanes, reset, shared_budget, throughput, timers
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    for module in (coldstart, reset, throughput, shared_budget, bulk, timers, classify):
+    for module in (coldstart, reset, throughput, shared_budget, lanes, bulk, timers, inventory, classify):
         print(f"== {module.__name__}", flush=True)
         module.main(args)
     return 0

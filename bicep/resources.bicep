@@ -344,6 +344,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'GRAPH_BUDGET_SHARED', value: 'true' }
         { name: 'GRAPH_BUDGET_MAX_WAIT_S', value: '120' }
         { name: 'GRAPH_BUDGET_TIME_SCALE', value: '1' }
+        { name: 'GRAPH_BACKGROUND_SHARE', value: '0.6' }
         { name: 'SERVICENOW_WEBHOOK_SECRET', value: '@Microsoft.KeyVault(SecretUri=${webhookSecret.properties.secretUri})' }
         { name: 'SERVICENOW_INSTANCE_URL', value: servicenowInstanceUrl }
         { name: 'SERVICENOW_USERNAME', value: servicenowUsername }
@@ -375,6 +376,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'INVENTORY_BATCH_USERS', value: '200' }
         { name: 'INVENTORY_RETENTION_DAYS', value: '30' }
         { name: 'INVENTORY_RECHECK_DAYS', value: '30' }
+        { name: 'INVENTORY_PASS_MINUTES', value: '360' }
+        { name: 'INVENTORY_RUN_SECONDS', value: '480' }
         { name: 'CLEANUP_APPLY', value: 'false' }
         { name: 'RESET_QUEUE', value: resetQueue }
         { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: '${bus.name}.servicebus.windows.net' }

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from cli.main import EXIT_USAGE, emit, fail, run, valid_user
+from shared.escaping import csv_cell
 
 inventory_app = typer.Typer(help="The rolling methods inventory: run, status, show, export.", no_args_is_help=True)
 
@@ -20,7 +21,7 @@ def inventory_run(max_users: int = typer.Option(0, "--max-users", min=0,
                                                 help="read at most this many users (0: the whole pass)")) -> None:
     """A pass of the inventory, or part of one (resumed where the last stopped).
     Example: mfaops --local inventory run --max-users 100"""
-    result = run(lambda c: c.inventory_service().run(max_users=max_users or None))
+    result = run(lambda c: c.inventory_service().run(max_users=max_users or None, new_pass=True))
     doc = result.to_dict()
     table = Table(title=f"inventory pass {result.pass_number}" + (" (complete)" if result.pass_complete else ""))
     for column in ("read", "due", "left", "expired", "requests", "failed"):
@@ -72,10 +73,6 @@ def inventory_export(as_csv: bool = typer.Option(False, "--csv", help="CSV on st
         for m in row.methods or [None]:  # type: ignore[list-item]
             cells = [m.type, m.id, m.display, m.created or "", m.last_used or ""] if m else ["", "", "", "", ""]
             # A cell starting with = + - @ is a formula to a spreadsheet: quoted as text.
-            writer.writerow([_cell(v) for v in [row.user_id, row.upn, row.default or "", row.read_at.isoformat(),
+            writer.writerow([csv_cell(v) for v in [row.user_id, row.upn, row.default or "", row.read_at.isoformat(),
                                                  *cells]])
     sys.stdout.write(buffer.getvalue())
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -741,7 +741,11 @@ def cleanup_plan(policy: Path = typer.Option(..., "--policy", help="the policy f
         table.add_column(column)
     for item in plan.items:
         table.add_row(item.upn or item.user, item.method_type, item.method_id, item.rule)
-    emit(plan.to_dict(), table)
+    shown = plan.to_dict()
+    if "unknown" in shown:  # `unused` rules: what could not be judged, and what stays so users keep a method
+        table.caption = (f"unknown (no lastUsedDateTime from Graph, never taken as unused): "
+                         f"{shown['unknown']['count']}; kept so the user keeps a method: {len(shown['held'])}")
+    emit(shown, table)
     if plan.status == "refused":
         err.print(f"refused: {len(plan.items)} removals are more than max_removals_per_run={plan.limit}; nothing "
                   "will be applied", markup=False, highlight=False)
@@ -823,12 +827,14 @@ def _register_families() -> None:
     from cli.inventory import inventory_app
     from cli.monitor import monitor_app
     from cli.posture import posture_app
+    from cli.report import report_app
     from cli.verify import verify_app
 
     app.add_typer(monitor_app, name="monitor")
     app.add_typer(posture_app, name="posture")
     app.add_typer(verify_app, name="verify")
     app.add_typer(inventory_app, name="inventory")
+    app.add_typer(report_app, name="report")
 
 
 _register_families()

@@ -77,7 +77,8 @@ async def inventory_timer(timer: func.TimerRequest) -> None:
     """A part of the rolling inventory's pass (INVENTORY_BATCH_USERS users at most), resumed where the last stopped."""
     settings = container().settings
     with job_span("timer inventory", trigger="timer"):
-        result = await container().inventory_service().run(max_users=settings.inventory_batch_users)
+        result = await container().inventory_service().run(max_users=settings.inventory_batch_users,
+                                                          seconds=settings.inventory_run_seconds)
     log.info("inventory: %s read of %s due, %s left, pass %s%s", result.read, result.due, result.left,
              result.pass_number, " (complete)" if result.pass_complete else "",
              extra={"custom_dimensions": result.to_dict()})

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from shared.detection.service import MonitorService
     from shared.graph.budget import GraphBudget
     from shared.graph.port import GraphGateway
+    from shared.inventory.figures import MethodsReportService
     from shared.inventory.service import InventoryService
     from shared.itsm.port import TicketSystem
     from shared.jobs.table_store import TableJobStore
@@ -134,7 +135,8 @@ class Container:
                 shared = TableSharedBuckets(self.table_service(), settings.jobs_table)
             self._budget = GraphBudget(settings.graph_budget_limits, time_scale=settings.graph_budget_time_scale,
                                        enabled=settings.graph_budget_enabled, shared=shared,
-                                       max_wait_s=settings.graph_budget_max_wait_s)
+                                       max_wait_s=settings.graph_budget_max_wait_s,
+                                       background_share=settings.graph_background_share)
         return self._budget
 
     def tickets(self) -> TicketSystem:
@@ -237,7 +239,15 @@ class Container:
         else:
             grants = TokenGrants(self.credential())
         return PostureService(settings=self.settings, graph=self.graph(), jobs=self.job_store(),
-                              tables=self.table_service(), sinks=self.alert_sinks(), grants=grants)
+                              tables=self.table_service(), sinks=self.alert_sinks(), grants=grants,
+                              methods=self.methods_report())
+
+    def methods_report(self) -> MethodsReportService:
+        from shared.inventory.figures import MethodsReportService
+        from shared.inventory.store import InventoryStore
+
+        return MethodsReportService(settings=self.settings, graph=self.graph(),
+                                    store=InventoryStore(self.table_service(), self.settings.inventory_table))
 
     def tap_drop(self) -> TapDrop:
         if self._tap_drop is None:
@@ -249,16 +259,34 @@ class Container:
 
     def cleanup_service(self) -> CleanupService:
         from shared.cleanup.service import CleanupService
+        from shared.inventory.store import InventoryStore
 
         return CleanupService(settings=self.settings, graph=self.graph(), jobs=self.job_store(),
-                              tables=self.table_service(), alerts=self.alerts(), budget=self.graph_budget())
+                              tables=self.table_service(), alerts=self.alerts(), budget=self.graph_budget(),
+                              inventory=InventoryStore(self.table_service(), self.settings.inventory_table))
 
     def inventory_service(self) -> InventoryService:
         from shared.inventory.service import InventoryService
         from shared.inventory.store import InventoryStore
 
         return InventoryService(settings=self.settings, graph=self.graph(),
-                                store=InventoryStore(self.table_service(), self.settings.inventory_table))
+                                store=InventoryStore(self.table_service(), self.settings.inventory_table),
+                                budget=self.graph_budget(), thresholds=self._unused_days())
+
+    def _unused_days(self) -> list[int]:
+        """The cleanup policy's `unused` thresholds, for the inventory's scheduling; a policy that cannot be read
+        here is reported where cleanup runs, and the inventory falls back to INVENTORY_RECHECK_DAYS."""
+        if not self.settings.cleanup_policy:
+            return []
+        from pathlib import Path
+
+        from shared.cleanup.policy import PolicyError, load_policy
+
+        try:
+            policy = load_policy(Path(self.settings.cleanup_policy).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, PolicyError):
+            return []
+        return sorted({rule.days for rule in policy.rules if rule.kind == "unused"})
 
     def tap_sweeper(self) -> TapSweeper:
         from shared.tap.sweep import TapSweeper

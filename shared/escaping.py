@@ -42,3 +42,10 @@ def mail_html(value: object) -> str:
 def one_line(value: object, limit: int = 200) -> str:
     """For a header-like field (a mail subject, a short description): one line, so nothing can be appended."""
     return re.sub(r"[\r\n\t]+", " ", _CONTROL.sub(" ", str(value)))[:limit]
+
+
+def csv_cell(value: object) -> str:
+    """A spreadsheet reads a cell starting with = + - @ (or a tab or carriage return) as a formula: such a cell is
+    written as text (a leading apostrophe), OWASP's advice on CSV injection."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

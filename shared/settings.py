@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     graph_budget_shared: bool = Field(default=True, alias="GRAPH_BUDGET_SHARED")
     graph_budget_max_wait_s: float = Field(default=120.0, gt=0, le=600, alias="GRAPH_BUDGET_MAX_WAIT_S")
     graph_budget_time_scale: float = Field(default=1.0, gt=0, le=1, alias="GRAPH_BUDGET_TIME_SCALE")
+    # The most of each bucket the background lane (inventory, TAP sweep, cleanup, monitor, posture, bulk) may
+    # spend over a window; resets and operators' commands are served first whatever it is.
+    graph_background_share: float = Field(default=0.6, gt=0, le=1, alias="GRAPH_BACKGROUND_SHARE")
 
     # ServiceNow: the webhook's shared secret and the Table API the worker verifies tickets with.
     servicenow_webhook_secret: SecretStr = Field(default=SecretStr(""), alias="SERVICENOW_WEBHOOK_SECRET")
@@ -119,6 +122,12 @@ class Settings(BaseSettings):
     inventory_batch_users: int = Field(default=200, ge=1, le=100_000, alias="INVENTORY_BATCH_USERS")
     inventory_retention_days: int = Field(default=30, ge=2, le=3650, alias="INVENTORY_RETENTION_DAYS")
     inventory_recheck_days: int = Field(default=30, ge=1, le=3650, alias="INVENTORY_RECHECK_DAYS")
+    # A pass begins by reading the whole registration report (at 50,000 users, 500 pages of the reports bucket), so
+    # a new pass begins at most this often; the runs between go on with the pass that is in progress.
+    inventory_pass_minutes: int = Field(default=360, ge=0, le=10_080, alias="INVENTORY_PASS_MINUTES")
+    # A timer run stops reading (report pages or users) after this long and the next run resumes: inside host.json's
+    # 10-minute functionTimeout, since the reports bucket's share is 3 requests per 10 s.
+    inventory_run_seconds: int = Field(default=480, ge=10, le=3600, alias="INVENTORY_RUN_SECONDS")
 
     # Service Bus: the reset queue (its dead-letter queue is '<queue>/$deadletterqueue').
     reset_queue: str = Field(default="mfaops-reset", alias="RESET_QUEUE")

@@ -84,3 +84,20 @@ def test_shared_budget_bench_keeps_two_instances_inside_one_bucket() -> None:
     assert (unshared["shared"], shared["shared"]) == (False, True)
     assert unshared["throttled"] >= 3  # two budgets of 4: a burst of 8 into a bucket of 5
     assert shared["throttled"] == 0 and shared["requests"] == 12 and shared["storage_round_trips"] > 0
+
+
+def test_lanes_bench_runs_idle_lanes_and_one_line_side_by_side() -> None:
+    out = run("bench.lanes", "--resets", "2", "--time-factor", "50")
+    idle, lanes, line = out["cases"]  # type: ignore[misc]
+    assert [idle["case"], lanes["case"], line["case"]] == ["idle", "lanes", "one line"]
+    assert idle["background_reports"] == 0 and lanes["background_reports"] > 0 and line["background_reports"] > 0
+    assert lanes["throttled"] == 0 and all(c["median_wait_s"] > 0 for c in (idle, lanes, line))
+    # Not a timing claim: the control makes the reset queue behind a backlog, which lanes never do.
+    assert line["median_wait_s"] > lanes["median_wait_s"]
+
+
+def test_inventory_bench_counts_a_steady_day_beside_a_naive_pass() -> None:
+    out = run("bench.inventory", "--users", "1000", "--days", "35", "--steady-days", "30")
+    assert out["users"] == 1000 and out["naive_requests_per_day"] == 1010
+    assert 0 < out["steady_requests_per_day"] < out["naive_requests_per_day"]  # type: ignore[operator]
+    assert out["steady_reads_per_day"] >= 1000 * 0.01  # type: ignore[operator]  # at least the day's changes

@@ -402,3 +402,20 @@ def test_inventory_run_status_show_and_export(local_system: str) -> None:
     missing = run_cli("--local", "inventory", "show", "nobody.here@contoso.example")
     assert missing.returncode == 2 and "not in the inventory" in missing.stderr
     assert run_cli("--local", "inventory", "export").returncode == 2
+
+
+def test_report_methods_json_csv_and_html(local_system: str, tmp_path: Path) -> None:
+    shown = run_cli("--local", "--json", "report", "methods")
+    assert shown.returncode == 0, shown.stderr
+    doc = json.loads(shown.stdout)
+    assert {"users", "by_method_type", "weak_only", "privileged_without_phishing_resistant", "no_method",
+            "unused_by_age", "trend", "previous_at"} <= set(doc)
+    assert doc["no_method"]["count"] == len(doc["no_method"]["users"]) >= 1
+    assert doc["previous_at"] is None or isinstance(doc["previous_at"], str)
+    page = tmp_path / "methods.html"
+    again = run_cli("--local", "report", "methods", "--csv", "--html", str(page))
+    assert again.returncode == 0, again.stderr
+    lines = again.stdout.splitlines()
+    assert lines[0] == "figure,name,value" and f"users,,{doc['users']}" in lines
+    assert 'id="methods"' in page.read_text(encoding="utf-8")
+    assert run_cli("--local", "report", "methods", "--html", str(tmp_path / "no" / "such" / "x.html")).returncode == 2

@@ -94,7 +94,17 @@ class MethodType(_RemovesTypes):
     kind: Literal["method_type"]
 
 
-Rule = Annotated[WeakWhenPhishingResistant | DisabledAccount | Guest | KeepNewest | MethodType,
+class Unused(_RemovesTypes):
+    """Methods last used more than ``days`` ago, by the inventory's lastUsedDateTime. A method Graph gives no
+    lastUsedDateTime is never taken as unused (it is listed under the plan's ``unknown``). Without ``allow_last`` the
+    rule keeps a user's last usable method and a method that satisfies the tenant's MFA."""
+
+    kind: Literal["unused"]
+    days: int = Field(ge=1, le=3650)
+    allow_last: bool = False
+
+
+Rule = Annotated[WeakWhenPhishingResistant | DisabledAccount | Guest | KeepNewest | MethodType | Unused,
                  Field(discriminator="kind")]
 
 
@@ -126,4 +136,4 @@ def load_policy(text: str) -> CleanupPolicy:
         raise PolicyError(str(exc)) from None
 
 
-_KINDS = {"weak_when_phishing_resistant", "disabled_account", "guest", "keep_newest", "method_type"}
+_KINDS = {"weak_when_phishing_resistant", "disabled_account", "guest", "keep_newest", "method_type", "unused"}

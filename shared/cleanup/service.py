@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -20,10 +20,14 @@ from azure.data.tables.aio import TableServiceClient
 
 from shared.alerts import Alerts
 from shared.cleanup.policy import PHISHING_RESISTANT, VOCABULARY, CleanupPolicy, PolicyError
+from shared.cleanup.unused import enabled_configurations, judge, resource
 from shared.errors import DefaultMethodConflictError, GroupNotFoundError, JobNotFoundError, MfaopsError
 from shared.graph.budget import GraphBudget
+from shared.graph.lanes import background_flow
 from shared.graph.method_names import spellings
 from shared.graph.port import GraphGateway
+from shared.inventory.store import InventoryStore
+from shared.isotime import parse_time
 from shared.jobs.admission import admit
 from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
@@ -67,10 +71,14 @@ class Item:
     method_type: str
     method_id: str
     rule: str
+    last_used: str | None = None  # an `unused` rule's: the lastUsedDateTime the plan judged
 
-    def to_dict(self) -> dict[str, str]:
-        return {"user": self.user, "upn": self.upn, "method_type": self.method_type, "method_id": self.method_id,
-                "rule": self.rule}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"user": self.user, "upn": self.upn, "method_type": self.method_type,
+                               "method_id": self.method_id, "rule": self.rule}
+        if self.last_used is not None:
+            out["last_used"] = self.last_used
+        return out
 
 
 @dataclass
@@ -82,11 +90,28 @@ class Plan:
     limit: int
     policy: dict[str, Any] = field(default_factory=dict)
     privileged_users: list[str] = field(default_factory=list)  # ids of users holding a PRIVILEGED_ROLES role
+    # `unused` rules: methods Graph gives no lastUsedDateTime (never judged unused), and methods a rule chose but
+    # keeps so the user keeps a way to sign in (reason `keeps_mfa` or `last_method`).
+    unknown: list[Item] = field(default_factory=list)
+    held: list[tuple[Item, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"plan_id": self.plan_id, "items": [i.to_dict() for i in self.items],
-                "graph_requests": self.graph_requests, "status": self.status, "limit": self.limit,
-                "privileged_users": self.privileged_users}
+        out: dict[str, Any] = {"plan_id": self.plan_id, "items": [i.to_dict() for i in self.items],
+                               "graph_requests": self.graph_requests, "status": self.status, "limit": self.limit,
+                               "privileged_users": self.privileged_users}
+        if any(r.get("kind") == "unused" for r in self.policy.get("rules", [])):
+            out["unknown"] = {"count": len(self.unknown), "items": [i.to_dict() for i in self.unknown]}
+            out["held"] = [{**i.to_dict(), "reason": reason} for i, reason in self.held]
+        return out
+
+
+@dataclass
+class _Found:
+    """What the `unused` rules found for one user, as plan items."""
+
+    chosen: list[Item] = field(default_factory=list)
+    unknown: list[Item] = field(default_factory=list)
+    held: list[tuple[Item, str]] = field(default_factory=list)
 
 
 def _kind_of(method: dict[str, Any]) -> str:
@@ -114,20 +139,36 @@ class CleanupService:
     alerts: Alerts
     budget: GraphBudget | None = None
     now: Callable[[], datetime] = field(default=utcnow)
+    inventory: InventoryStore | None = None
 
     # -- plan -------------------------------------------------------------------------------------------------
+    @background_flow
     async def plan(self, policy: CleanupPolicy) -> Plan:
         sent = self.budget.http_requests if self.budget else 0
-        scope = await self._scope(policy)
+        inventory = await self._inventory(policy)
+        scope = await self._scope(policy, inventory)
         excluded = await self._excluded(policy)
         users = {uid: upn for uid, (upn, _) in scope.items() if uid not in excluded and upn.lower() not in excluded}
-        answers = await self.graph.get_many({u: f"/users/{u}/authentication/methods" for u in users}, "beta")
+        unused_rules = {r.id for r in policy.rules if r.kind == "unused"}
+        # Users only `unused` rules reach are planned from the inventory; the rest are read from Graph (beta, which
+        # carries lastUsedDateTime too).
+        from_graph = [u for u in users if scope[u][1] - unused_rules]
+        answers = await self.graph.get_many({u: f"/users/{u}/authentication/methods" for u in from_graph}, "beta")
+        answers.update({u: (200, {"value": inventory[u][1]}) for u in users if u not in answers and u in inventory})
+        enabled = await self._enabled_methods(policy)
         items: list[Item] = []
+        unknown: list[Item] = []
+        held: list[tuple[Item, str]] = []
         for uid, (status, body) in answers.items():
             if status >= 300:
                 continue
             methods = (body or {}).get("value") or []
             items += self._items(policy, uid, users[uid], scope[uid][1], methods)
+            default = inventory[uid][2] if uid in inventory else None
+            found = self._unused(policy, uid, users[uid], scope[uid][1], methods, enabled, default)
+            items += found.chosen
+            unknown += found.unknown
+            held += found.held
         # One item per (user, method): two rules may pick the same method. Phone and e-mail ids are the same for
         # every user (Graph's fixed ids), so the user is part of the key.
         unique = list({(i.user, i.method_id): i for i in reversed(items)}.values())[::-1]
@@ -136,7 +177,7 @@ class CleanupService:
         plan = Plan(plan_id=str(uuid.uuid4()), items=unique, graph_requests=requests,
                     status="planned" if len(unique) <= policy.max_removals_per_run else "refused",
                     limit=policy.max_removals_per_run, policy=policy.model_dump(),
-                    privileged_users=sorted(privileged))
+                    privileged_users=sorted(privileged), unknown=unknown, held=held)
         await self._save(plan)
         if plan.status == "refused":
             await self.alerts.raise_alert("cleanup_over_limit", f"cleanup plan {plan.plan_id} would remove "
@@ -145,7 +186,48 @@ class CleanupService:
                                           plan_id=plan.plan_id, items=len(unique), limit=policy.max_removals_per_run)
         return plan
 
-    async def _scope(self, policy: CleanupPolicy) -> dict[str, tuple[str, set[str]]]:
+    async def _inventory(self, policy: CleanupPolicy) -> dict[str, tuple[str, list[dict[str, Any]], str | None]]:
+        """User id -> (UPN, their stored methods in Graph's shape, their default method), when a rule judges use;
+        refused when there is no inventory to judge by (an `unused` rule that saw nobody would plan nothing and
+        look done)."""
+        if not any(r.kind == "unused" for r in policy.rules):
+            return {}
+        rows = await self.inventory.all() if self.inventory is not None else []
+        if not rows:
+            raise PolicyError("the policy has `unused` rules and the methods inventory is empty: run "
+                              "`mfaops inventory run` (or wait for INVENTORY_SCHEDULE) first")
+        return {r.user_id.lower(): (r.upn, [m.as_graph() for m in r.methods], r.default) for r in rows}
+
+    async def _enabled_methods(self, policy: CleanupPolicy) -> set[str] | None:
+        if not any(r.kind == "unused" and not r.allow_last for r in policy.rules):
+            return None
+        try:
+            return enabled_configurations(await self.graph.methods_policy())
+        except MfaopsError as exc:
+            raise PolicyError(f"cannot decide which methods satisfy the tenant's MFA, so `unused` rules cannot "
+                              f"keep one: {exc}") from exc
+
+    def _unused(self, policy: CleanupPolicy, uid: str, upn: str, rules: set[str], methods: list[dict[str, Any]],
+                enabled: set[str] | None, default: str | None) -> _Found:
+        out = _Found()
+        removable = [m for m in methods if resource(m) in SEGMENT]
+        for rule in policy.rules:
+            if rule.kind != "unused" or rule.id not in rules:
+                continue
+            found = judge([m for m in removable if _matches(m, rule.remove)], methods, days=rule.days,
+                          now=self.now(), allow_last=rule.allow_last, enabled=enabled, default=default)
+
+            def item(m: dict[str, Any], rule_id: str = rule.id) -> Item:
+                return Item(uid, upn, _kind_of(m), str(m["id"]), rule_id, last_used=m.get("lastUsedDateTime"))
+
+            out.chosen += [item(m) for m in found.chosen]
+            out.unknown += [item(m) for m in found.unknown]
+            out.held += [(item(m), reason) for m, reason in found.held]
+        return out
+
+    async def _scope(self, policy: CleanupPolicy,
+                     inventory: dict[str, tuple[str, list[dict[str, Any]], str | None]] | None = None
+                     ) -> dict[str, tuple[str, set[str]]]:
         """User id -> (UPN, ids of the rules that may apply to them)."""
         scope: dict[str, tuple[str, set[str]]] = {}
 
@@ -178,6 +260,9 @@ class CleanupService:
             elif rule.kind in ("keep_newest", "method_type"):  # the report lists who has each type
                 wanted = tuple(dict.fromkeys(s for n in rule.remove for s in spellings(n)))
                 rows = list({str(r["id"]).lower(): r for r in await registered(wanted)}.values())
+            elif rule.kind == "unused":  # who the inventory holds a method of the rule's types for
+                rows = [{"id": uid, "userPrincipalName": upn} for uid, (upn, methods, _) in (inventory or {}).items()
+                        if any(_matches(m, rule.remove) for m in methods)]
             if rule.include_groups:
                 rows = [r for r in rows if str(r["id"]).lower() in members]
             add(rows, rule.id)
@@ -242,10 +327,13 @@ class CleanupService:
         # in a partition per plan; the plan's own row (status, limit, policy) is written last.
         await self.tables.create_table_if_not_exists(self.settings.jobs_table)
         table = self._table()
-        for n, start in enumerate(range(0, len(plan.items), ITEMS_PER_ROW)):
-            chunk = [i.to_dict() for i in plan.items[start:start + ITEMS_PER_ROW]]
-            await table.upsert_entity({"PartitionKey": f"cleanup-items-{plan.plan_id}", "RowKey": f"{n:06d}",
-                                       "Items": json.dumps(chunk, separators=(",", ":"))}, mode=UpdateMode.REPLACE)
+        lists = (("", [i.to_dict() for i in plan.items]), ("u", [i.to_dict() for i in plan.unknown]),
+                 ("h", [{**i.to_dict(), "reason": r} for i, r in plan.held]))
+        for prefix, rows in lists:
+            for n, start in enumerate(range(0, len(rows), ITEMS_PER_ROW)):
+                chunk = json.dumps(rows[start:start + ITEMS_PER_ROW], separators=(",", ":"))
+                await table.upsert_entity({"PartitionKey": f"cleanup-items-{plan.plan_id}",
+                                           "RowKey": f"{prefix}{n:06d}", "Items": chunk}, mode=UpdateMode.REPLACE)
         await table.upsert_entity({
             "PartitionKey": "cleanup-plan", "RowKey": plan.plan_id, "Status": plan.status, "Limit": plan.limit,
             "ItemCount": len(plan.items), "GraphRequests": plan.graph_requests,
@@ -255,13 +343,22 @@ class CleanupService:
     async def show(self, plan_id: str) -> Plan:
         entity = await self._entity(plan_id)
         items: list[Item] = []
+        unknown: list[Item] = []
+        held: list[tuple[Item, str]] = []
         rows = self._table().query_entities("PartitionKey eq @pk", parameters={"pk": f"cleanup-items-{plan_id}"})
         async for row in rows:
-            items += [Item(**i) for i in json.loads(row["Items"])]
+            found = json.loads(row["Items"])
+            key = str(row["RowKey"])
+            if key.startswith("u"):
+                unknown += [Item(**i) for i in found]
+            elif key.startswith("h"):
+                held += [(Item(**{k: v for k, v in i.items() if k != "reason"}), str(i["reason"])) for i in found]
+            else:
+                items += [Item(**i) for i in found]
         return Plan(plan_id=plan_id, items=items, graph_requests=int(entity.get("GraphRequests", 0)),
                     status=str(entity["Status"]), limit=int(entity.get("Limit", 0)),
                     policy=json.loads(entity.get("Policy", "{}")),
-                    privileged_users=list(json.loads(entity.get("Privileged", "[]"))))
+                    privileged_users=list(json.loads(entity.get("Privileged", "[]"))), unknown=unknown, held=held)
 
     async def _entity(self, plan_id: str) -> Any:
         # Plan ids are uuid4s; anything else from input ("a/b", a lone surrogate) names no plan. The key helper
@@ -274,6 +371,7 @@ class CleanupService:
             raise JobNotFoundError(f"no cleanup plan {plan_id!r}") from None
 
     # -- apply ------------------------------------------------------------------------------------------------
+    @background_flow
     async def apply(self, plan_id: str, *, by: str, approved_by: str = "") -> dict[str, Any]:
         """Apply a planned plan once: re-read each item's user, skip what is gone or out of scope, remove the
         rest (a default method Graph refuses while others remain goes in a second wave, after them). A plan that
@@ -304,18 +402,27 @@ class CleanupService:
         job.transition(JobState.RUNNING, f"plan {plan_id}: {len(plan.items)} items", now=self.now())
         stored, _ = await self.jobs.create(job)
         users = {i.user: i.upn for i in plan.items}
-        scope = await self._scope(policy)
+        inventory = await self._inventory(policy)
+        scope = await self._scope(policy, inventory)
         excluded = await self._excluded(policy)
         # Roles may have changed since the plan: privileged now or then, the approval is needed.
         privileged = planned_privileged | await self._privileged(set(users))
         answers = await self.graph.get_many({u: f"/users/{u}/authentication/methods" for u in users}, "beta")
         todo: list[Item] = []
         skipped: list[dict[str, str]] = []
+        unused = {r.id: r for r in policy.rules if r.kind == "unused"}
+        enabled = await self._enabled_methods(policy)
+        kept = self._still_needed(plan.items, answers, unused, enabled,
+                                  {uid: row[2] for uid, row in inventory.items()})
         for item in plan.items:
             status, body = answers.get(item.user, (404, None))
-            present = {str(m.get("id")) for m in ((body or {}).get("value") or [])} if status < 300 else set()
-            if item.method_id not in present:
+            now_listed = {str(m.get("id")): m for m in ((body or {}).get("value") or [])} if status < 300 else {}
+            if item.method_id not in now_listed:
                 skipped.append({**item.to_dict(), "reason": "method_gone"})
+            elif item.rule in unused and _used_since(item, now_listed[item.method_id]):
+                skipped.append({**item.to_dict(), "reason": "used_since_plan"})
+            elif (item.user, item.method_id) in kept:
+                skipped.append({**item.to_dict(), "reason": kept[(item.user, item.method_id)]})
             elif item.user in excluded or item.upn.lower() in excluded or item.rule not in scope.get(
                     item.user, ("", set()))[1]:
                 skipped.append({**item.to_dict(), "reason": "out_of_scope"})
@@ -364,6 +471,28 @@ class CleanupService:
         return {"plan_id": plan_id, "job_id": stored.job_id, "removed": len(removed), "skipped": skipped,
                 "failed": failed}
 
+    @staticmethod
+    def _still_needed(items: list[Item], answers: dict[str, tuple[int, Any]], unused: dict[str, Any],
+                      enabled: set[str] | None, defaults: dict[str, str | None]) -> dict[tuple[str, str], str]:
+        """Judged again on what each user has now: the `unused` items that must stay so the user keeps a method
+        (the plan's rule, re-applied to the re-read methods, holds them back)."""
+        out: dict[tuple[str, str], str] = {}
+        for rule in unused.values():
+            if rule.allow_last:
+                continue
+            by_user: dict[str, set[str]] = {}
+            for item in items:
+                if item.rule == rule.id:
+                    by_user.setdefault(item.user, set()).add(item.method_id)
+            for user, ids in by_user.items():
+                status, body = answers.get(user, (404, None))
+                methods = ((body or {}).get("value") or []) if status < 300 else []
+                planned = [m for m in methods if str(m.get("id")) in ids]
+                found = judge(planned, methods, days=0, now=datetime.max.replace(tzinfo=UTC), allow_last=False,
+                              enabled=enabled, default=defaults.get(user))
+                out.update({(user, str(m.get("id"))): reason for m, reason in found.held})
+        return out
+
     async def _delete(self, items: list[Item]) -> dict[str, Exception | None]:
         out: dict[str, Exception | None] = {}
         for version in ("v1.0", "beta"):
@@ -373,12 +502,23 @@ class CleanupService:
         return out
 
     async def _delete_in(self, version: str, items: list[Item]) -> dict[str, Exception | None]:
-        url = {_key(i): _delete_url(i) for i in items}
-        first = await self.graph.delete_many(url, version)
-        # A default method goes last: what Graph refused as the default while others remained, once more now.
-        again = {k: url[k] for k, e in first.items() if isinstance(e, DefaultMethodConflictError)}
-        second = await self.graph.delete_many(again, version) if again else {}
-        return {**first, **second}
+        """In waves, as Graph allows them: a mobile number after the same user's alternate mobile number ("delete
+        the alternateMobile number first"), and a default method Graph refused while others remained once more after
+        them (and again only after a wave that removed something: never a loop)."""
+        alternates = {i.user for i in items if i.method_type == "alternateMobilePhone"}
+        first = [i for i in items if not (i.method_type == "mobilePhone" and i.user in alternates)]
+        waiting = [i for i in items if i not in first]
+        out: dict[str, Exception | None] = {}
+        wave = first
+        for n in range(3):
+            if not wave:
+                break
+            answers = await self.graph.delete_many({_key(i): _delete_url(i) for i in wave}, version)
+            out.update(answers)
+            progressed = n == 0 or any(e is None for e in answers.values())  # the first refusal is asked again once
+            refused = [i for i in wave if isinstance(answers.get(_key(i)), DefaultMethodConflictError)]
+            wave, waiting = waiting + (refused if progressed else []), []
+        return out
 
 
 def _delete_url(item: Item) -> str:
@@ -386,6 +526,12 @@ def _delete_url(item: Item) -> str:
     url = f"/users/{item.user}/authentication/{SEGMENT[resource]}/{item.method_id}"
     # externalauthenticationmethod-delete removes the reference: ".../externalAuthenticationMethods/{id}/$ref".
     return url + "/$ref" if resource == "externalAuthenticationMethod" else url
+
+
+def _used_since(item: Item, method: dict[str, Any]) -> bool:
+    """Used since the plan judged it: Graph now gives a later lastUsedDateTime than the plan saw."""
+    planned, now = parse_time(item.last_used), parse_time(method.get("lastUsedDateTime"))
+    return now is not None and (planned is None or now > planned)
 
 
 def _key(item: Item) -> str:

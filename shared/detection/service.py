@@ -20,6 +20,7 @@ from shared.detection.findings import SEVERITIES, Finding, at_least
 from shared.detection.rules import ADDS, RuleConfig, StreamRules
 from shared.detection.store import MonitorStore, StoredFinding
 from shared.errors import GroupNotFoundError, JobNotFoundError, MfaopsError
+from shared.graph.lanes import background_flow
 from shared.graph.method_names import LISTED_AS
 from shared.graph.port import AuthMethod, GraphGateway
 from shared.itsm.port import TicketSystem, TicketSystemError
@@ -85,6 +86,7 @@ class MonitorService:
         return PhoneHasher(key.encode())
 
     # -- scan ------------------------------------------------------------------------------------------
+    @background_flow
     async def scan(self, *, since: datetime | None = None, crash_after_events: int | None = None) -> ScanResult:
         """``crash_after_events`` is a test hook: stop as a crash would, after that many events."""
         now = self.now()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import re
@@ -22,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from shared.graph.lanes import BACKGROUND, INTERACTIVE, LANES, current_lane
 from shared.graph.shared_budget import SharedBuckets
 
 BUCKETS = ("identity", "writes", "reports", "protection")
@@ -94,9 +96,17 @@ class BudgetRefusedError(Exception):
 
 
 class GraphBudget:
+    """Two lanes share every bucket (shared/graph/lanes.py). An interactive request is served before any
+    background one that waits, and once it is first in line it keeps its turn (it sleeps for its tokens holding
+    the line). A background request takes tokens only while no interactive request waits: its turn is re-decided
+    whenever one arrives, and in the buckets every instance shares it reserves only tokens that are there now, never
+    a debt an interactive request would have to wait behind (a background turn is pre-emptible). Background work also
+    draws on its own bucket of ``background_share`` of each bucket's capacity over the same window, so it can never
+    take more than that share, even from an idle tenant."""
+
     def __init__(self, limits: dict[str, tuple[float, float]], *, time_scale: float = 1.0,
                  enabled: bool = True, shared: SharedBuckets | None = None,
-                 max_wait_s: float | None = None) -> None:
+                 max_wait_s: float | None = None, background_share: float = 1.0) -> None:
         self.enabled = enabled
         # A request that waited this long for its turn is answered 429 by the budget itself: under one budget shared
         # by many instances a turn can be minutes away, and a worker must not sleep past its message lock.
@@ -107,12 +117,20 @@ class GraphBudget:
         self.shared = shared
         self._pending: set[asyncio.Task[None]] = set()
         self.time_scale = time_scale
+        self.background_share = min(1.0, max(0.0, background_share))
         self._buckets = {name: _Bucket(capacity, window * time_scale) for name, (capacity, window) in limits.items()}
-        self._lock = asyncio.Lock()
+        self._share = {name: _Bucket(capacity * self.background_share, window * time_scale)
+                       for name, (capacity, window) in limits.items()}
+        self._line = asyncio.Condition()
+        self._waiting: set[tuple[int, int]] = set()  # (0 interactive | 1 background, arrival): the least is served
+        self._arrivals = itertools.count()
         self.waited_s = 0.0
         self.penalties = 0
         self.http_requests = 0  # requests that crossed the wire (a $batch counts once), enabled or not
         self.inner_requests = 0  # what they carried (a $batch's inner requests one by one)
+        self.lane_requests = dict.fromkeys(LANES, 0)  # inner requests by lane, enabled or not
+        self.lane_waited_s = dict.fromkeys(LANES, 0.0)
+        self._lane_taken = dict.fromkeys(LANES, 0)
 
     def set_capacity(self, bucket: str, capacity: float) -> None:
         """A bucket's size learned at run time (the identity bucket from the tenant's size)."""
@@ -120,6 +138,9 @@ class GraphBudget:
         if found is not None and capacity > 0:
             found.capacity = capacity
             found.tokens = min(found.tokens, capacity)
+            share = self._share[bucket]
+            share.capacity = capacity * self.background_share
+            share.tokens = min(share.tokens, share.capacity)
 
     def capacity(self, bucket: str) -> float:
         found = self._buckets.get(bucket)
@@ -133,46 +154,129 @@ class GraphBudget:
         """How many of ``requests``, from the start, fit in one burst of every bucket (at least one)."""
         if not self.enabled:
             return len(requests)
+        share = self.background_share if current_lane() == BACKGROUND else 1.0
         for n in range(len(requests), 0, -1):
-            if all(cost <= self.capacity(name) for name, cost in total_costs(requests[:n]).items()):
+            if all(cost <= self.capacity(name) * share for name, cost in total_costs(requests[:n]).items()):
                 return n
         return 1
 
-    async def acquire(self, requests: list[tuple[str, str]]) -> float:
+    def take_lane_counts(self) -> dict[str, int]:
+        """The inner requests by lane since the last call (what a caller records, once)."""
+        counts = {name: n - self._lane_taken[name] for name, n in self.lane_requests.items()}
+        self._lane_taken = dict(self.lane_requests)
+        return counts
+
+    def count(self, requests: list[tuple[str, str]], lane_name: str | None = None) -> None:
+        self.lane_requests[lane_name or current_lane()] += len(requests)
+
+    async def acquire(self, requests: list[tuple[str, str]], lane_name: str | None = None) -> float:
         """Wait until every bucket holds what ``requests`` cost, and take it; the seconds waited."""
         if not self.enabled or not requests:
             return 0.0
-        wanted = {n: min(c, self.capacity(n)) for n, c in total_costs(requests).items() if n in self._buckets}
+        background = (lane_name or current_lane()) == BACKGROUND
+        share = self.background_share if background else 1.0
+        wanted = {n: min(c, self.capacity(n) * share) for n, c in total_costs(requests).items()
+                  if n in self._buckets}
         started = time.monotonic()
-        async with self._lock:  # first come, first served: one waiter drains at a time
-            # The shared buckets first, since they cost a round trip; the local ones then count this request at
-            # the moment it leaves, so a slow table write never makes it reach Graph early by Graph's clock.
-            waited = await self._take_shared(wanted, started)
-            while True:
-                now = time.monotonic()
-                for name in wanted:
-                    self._buckets[name].refill(now)
-                wait = max((self._buckets[n].wait_for(c, now) for n, c in wanted.items()), default=0.0)
-                if wait <= 0:
-                    for name, cost in wanted.items():
-                        self._buckets[name].tokens -= cost
-                    self.waited_s += waited
-                    return waited
-                await asyncio.sleep(wait)
-                waited += wait
+        ticket = (1 if background else 0, next(self._arrivals))
+        async with self._line:
+            self._waiting.add(ticket)
+            self._line.notify_all()  # a background request first in line gives its turn up
+            try:
+                waited = await (self._background_turn(ticket, wanted, started) if background
+                                else self._interactive_turn(ticket, wanted, started))
+            finally:
+                self._waiting.discard(ticket)
+                self._line.notify_all()
+        self.waited_s += waited
+        self.lane_waited_s[BACKGROUND if background else INTERACTIVE] += waited
+        return waited
 
-    async def _take_shared(self, wanted: dict[str, float], started: float) -> float:
-        """The same tokens from the buckets every instance shares (still under this worker's lock, so its own
-        requests keep their order); when the store is unreachable the local buckets alone bound this worker."""
+    async def _first_in_line(self, ticket: tuple[int, int]) -> float:
+        if min(self._waiting) == ticket:
+            return 0.0
+        started = time.monotonic()
+        while min(self._waiting) != ticket:
+            await self._line.wait()
+        return time.monotonic() - started
+
+    async def _interactive_turn(self, ticket: tuple[int, int], wanted: dict[str, float], started: float) -> float:
+        waited = await self._first_in_line(ticket)
+        # The shared buckets first, since they cost a round trip; the local ones then count this request at
+        # the moment it leaves, so a slow table write never makes it reach Graph early by Graph's clock.
+        waited += await self._take_shared(wanted, started)
+        while True:
+            wait = self._local_wait(wanted, background=False)
+            if wait <= 0:
+                return waited
+            await asyncio.sleep(wait)  # holding the line: an interactive turn is not pre-empted
+            waited += wait
+
+    async def _background_turn(self, ticket: tuple[int, int], wanted: dict[str, float], started: float) -> float:
+        taken: set[str] = set()  # shared rows already reserved by this request, across the turns it gave up
+        waited = 0.0
+        while True:
+            mark = time.monotonic()
+            # An interactive request waits: no token for background work; among background requests, the first
+            # come is served first.
+            if min(self._waiting) != ticket:
+                await self._line.wait()
+                waited += time.monotonic() - mark
+                continue
+            wait = await self._take_shared(wanted, started, preemptible=True, taken=taken)
+            if wait <= 0:
+                wait = self._local_wait(wanted, background=True)
+                if wait <= 0:
+                    return waited
+            # Wait for the tokens, but wake as soon as the line changes: an interactive arrival takes the turn.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._line.wait(), wait)
+            waited += time.monotonic() - mark
+
+    def _local_wait(self, wanted: dict[str, float], *, background: bool) -> float:
+        """0 and the tokens taken when every bucket this request needs holds them; else how long until it does."""
+        now = time.monotonic()
+        buckets = [(self._buckets[n], c) for n, c in wanted.items()]
+        if background:
+            buckets += [(self._share[n], c) for n, c in wanted.items()]
+        for bucket, _ in buckets:
+            bucket.refill(now)
+        wait = max((b.wait_for(c, now) for b, c in buckets), default=0.0)
+        if wait <= 0:
+            for bucket, cost in buckets:
+                bucket.tokens -= cost
+        return wait
+
+    async def _take_shared(self, wanted: dict[str, float], started: float, *, preemptible: bool = False,
+                           taken: set[str] | None = None) -> float:
+        """The same tokens from the buckets every instance shares (still first in this worker's line, so its own
+        requests keep their order); when the store is unreachable the local buckets alone bound this worker.
+        Interactive: waits for its reservation and returns the seconds waited. Background (``preemptible``): the
+        rows are the background share and the bucket; a row that has not the tokens now is not reserved, and the
+        seconds until it may have them are returned (0 when every row was taken)."""
         waited = 0.0
         if self.shared is None:
             return waited
+        rows: list[tuple[str, float, float, float]] = []
         for name, cost in wanted.items():
             bucket = self._buckets[name]
+            if preemptible:
+                rows.append((f"{name}-background", cost, bucket.capacity * self.background_share, bucket.window_s))
+            rows.append((name, cost, bucket.capacity, bucket.window_s))
+        for row, cost, capacity, window_s in rows:
+            if taken is not None and row in taken:
+                continue
             left = math.inf if self.max_wait_s is None else self.max_wait_s - (time.monotonic() - started)
-            wait = await self.shared.reserve(name, cost, bucket.capacity, bucket.window_s, max_wait_s=max(0.0, left))
+            wait = await self.shared.reserve(row, cost, capacity, window_s, max_wait_s=max(0.0, left),
+                                             preemptible=preemptible)
             if wait == math.inf:
-                raise BudgetRefusedError(name, self.describe(name))
+                raise BudgetRefusedError(row.split("-")[0], self.describe(row.split("-")[0]))
+            if preemptible:
+                if wait:
+                    return wait
+                if taken is not None:
+                    taken.add(row)
+                continue
             if wait:
                 await asyncio.sleep(wait)
                 waited += wait
@@ -181,7 +285,7 @@ class GraphBudget:
     def drain(self) -> None:
         """Every bucket empty now (benchmarks measure the steady state, not a first burst)."""
         now = time.monotonic()
-        for bucket in self._buckets.values():
+        for bucket in (*self._buckets.values(), *self._share.values()):
             bucket.tokens, bucket.stamp = 0.0, now
 
     def penalize(self, method: str, url: str, retry_after_s: float) -> None:
@@ -219,6 +323,7 @@ class BudgetTransport(httpx.AsyncBaseTransport):
                 pass
         self._budget.http_requests += 1
         self._budget.inner_requests += len(requests)
+        self._budget.count(requests)
         limit = self._budget.max_wait_s
         try:
             if limit:

@@ -42,10 +42,12 @@ def _number(value: object, default: float) -> float:
 class SharedBuckets(abc.ABC):
     @abc.abstractmethod
     async def reserve(self, bucket: str, cost: float, capacity: float, window_s: float, *,
-                      max_wait_s: float = math.inf) -> float | None:
+                      max_wait_s: float = math.inf, preemptible: bool = False) -> float | None:
         """Reserve ``cost`` tokens of the bucket every instance shares and say in how many seconds they are there
         (0: now; the caller waits that long, then sends). ``math.inf`` when that would be past ``max_wait_s``:
-        nothing is reserved. None when the shared store cannot be reached (the caller falls back to its own)."""
+        nothing is reserved. None when the shared store cannot be reached (the caller falls back to its own).
+        ``preemptible`` (the background lane): only tokens that are there now are reserved; otherwise nothing is,
+        and the answer is the seconds until they may be, so a later interactive reservation is never behind it."""
 
     @abc.abstractmethod
     async def block(self, bucket: str, until_epoch: float) -> None:
@@ -74,7 +76,7 @@ class TableSharedBuckets(SharedBuckets):
         self.conflicts = 0  # updates another instance won first
 
     async def reserve(self, bucket: str, cost: float, capacity: float, window_s: float, *,
-                      max_wait_s: float = math.inf) -> float | None:
+                      max_wait_s: float = math.inf, preemptible: bool = False) -> float | None:
         now = time.time()
         lease = self._leases.get(bucket)
         if lease is not None and lease.expires > now and lease.tokens >= cost:
@@ -98,6 +100,8 @@ class TableSharedBuckets(SharedBuckets):
                 wait = max(max(0.0, cost - tokens) / rate, blocked_until - now)
                 if wait > max_wait_s:
                     return math.inf
+                if preemptible and wait > 0:
+                    return wait  # a background turn is no debt: it asks again when the tokens may be there
                 claim = min(tokens, chunk) if tokens >= cost else cost  # a lease only from tokens that are there
                 row = {"PartitionKey": _PARTITION, "RowKey": bucket, "Tokens": tokens - claim, "Stamp": now,
                        "BlockedUntil": blocked_until}

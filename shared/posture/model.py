@@ -43,6 +43,7 @@ class Report:
     checks: list[Check]
     drift: list[dict[str, str]] = field(default_factory=list)
     run_id: str = ""
+    methods: dict[str, Any] | None = None  # the weak-method picture (shared/inventory/figures.py), HTML only
 
     @property
     def failed(self) -> bool:

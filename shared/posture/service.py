@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
@@ -17,6 +17,7 @@ from azure.data.tables.aio import TableServiceClient
 
 from shared.alerts.port import Alerts
 from shared.errors import MfaopsError
+from shared.graph.lanes import background_flow
 from shared.graph.port import GraphGateway
 from shared.jobs.model import Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
@@ -27,6 +28,9 @@ from shared.posture.grants import GrantSource
 from shared.posture.model import Report, worse
 from shared.settings import Settings
 from shared.telemetry.spans import POSTURE_FAILING
+
+if TYPE_CHECKING:
+    from shared.inventory.figures import MethodsReportService
 
 log = logging.getLogger("mfaops.posture")
 BLOCKING = {"reportOnlyFailure", "reportOnlyInterrupted"}
@@ -46,14 +50,21 @@ class PostureService:
     sinks: dict[str, Alerts] = field(default_factory=dict)
     grants: GrantSource | None = None
     now: Callable[[], datetime] = field(default=utcnow)
+    methods: MethodsReportService | None = None  # the report's Methods section
 
     async def _data(self, *, per_user: bool = True) -> TenantPosture:
         return await gather(self.graph, self.settings, self.grants, per_user=per_user)
 
     # -- checks -------------------------------------------------------------------------------------------
+    @background_flow
     async def check(self, *, record: bool = True) -> Report:
         data = await self._data()
         report = Report(tenant=data.tenant, checked_at=self.now(), checks=run_checks(data, self.settings))
+        if self.methods is not None:
+            try:
+                report.methods = (await self.methods.build(record=False)).to_dict()
+            except MfaopsError as exc:  # the checks stand on their own; the section says why it is missing
+                report.methods = {"error": str(exc)}
         for failing in (c for c in report.checks if c.status == "fail"):
             POSTURE_FAILING.add(1, {"check": failing.id})
         if record:
@@ -90,6 +101,7 @@ class PostureService:
                     log.error("posture drift alert not sent to %s: %s", name, type(exc).__name__)
 
     # -- impact --------------------------------------------------------------------------------------------
+    @background_flow
     async def impact(self, *, policy_id: str = "", days: int = 14) -> dict[str, Any]:
         policies = await self.graph.ca_policies()
         if policy_id:

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from shared.graph.lanes import background_flow
 from shared.jobs.model import Job, JobState
 from shared.reset.request import check_user
 from shared.reset.service import OperatorReset, ResetService
@@ -146,6 +147,7 @@ async def pending_rows(service: ResetService, rows: list[BulkRow], batch_id: str
     return [row for row, flag in zip(rows, flags, strict=True) if not flag]
 
 
+@background_flow
 async def run_bulk(service: ResetService, rows: list[BulkRow], *, by: str, reason: str, batch_id: str,
                    concurrency: int, revoke: bool = True, issue_tap: bool = True, approved_by: str = "",
                    over_limit: bool = False, by_asserted: bool = True, verify_policy: str = "",

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.graph.budget import GraphBudget
+from shared.graph.lanes import background_flow
 from shared.graph.port import GraphGateway
 from shared.jobs.model import RESET_KINDS, Job, JobKind, JobState, Source, Target, utcnow
 from shared.jobs.store import JobStore
@@ -69,6 +70,7 @@ class TapSweeper:
     budget: GraphBudget | None = None
     now: Callable[[], datetime] = field(default=utcnow)
 
+    @background_flow
     async def sweep(self, *, apply: bool, by: str = "timer") -> SweepResult:
         sent = (self.budget.http_requests, self.budget.inner_requests) if self.budget else (0, 0)
         resent = int(getattr(self.graph, "resent_requests", 0))

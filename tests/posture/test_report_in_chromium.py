@@ -36,7 +36,7 @@ async def test_the_report_renders_every_check_failing_first(sandbox: Sandbox, tm
     browser = chromium()
     try:
         browser.get(path.as_uri())
-        cards = browser.find_elements(By.CSS_SELECTOR, "section.card")
+        cards = browser.find_elements(By.CSS_SELECTOR, "section.card[data-check]")
         shown = [(c.get_attribute("data-check"), c.get_attribute("data-status")) for c in cards]
         assert {cid for cid, _ in shown} == {c.id for c in report.checks}
         order = {"fail": 0, "warn": 1, "pass": 2}
@@ -52,5 +52,38 @@ async def test_the_report_renders_every_check_failing_first(sandbox: Sandbox, tm
         assert "<script>alert(1)</script> registration" in browser.find_element(By.TAG_NAME, "main").text
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
+    finally:
+        browser.quit()
+
+
+async def test_the_methods_section_shows_the_figures_and_keeps_names_as_text(sandbox: Sandbox, tmp_path: Path) -> None:
+    user = sandbox.graph.tenant.user("sspr.only@contoso.example")  # e-mail only: on the weak-only list
+    assert user is not None
+    sandbox.graph.tenant.by_upn.pop(user.upn.lower())
+    user.upn = "<img src=x onerror=alert(1)>@contoso.example"
+    sandbox.graph.tenant.by_upn[user.upn.lower()] = user
+    await sandbox.container.inventory_service().run()
+    report = await sandbox.container.posture_service().check(record=False)
+    assert report.methods is not None and "error" not in report.methods
+    page = render(report)
+    assert "<img" not in page
+    path = tmp_path / "posture.html"
+    path.write_text(page, encoding="utf-8")
+    browser = chromium()
+    try:
+        browser.get(path.as_uri())
+        section = browser.find_element(By.CSS_SELECTOR, "section#methods")
+        assert section.is_displayed()
+        weak = section.find_element(By.CSS_SELECTOR, 'tr[data-figure="weak_only"]').text
+        assert str(report.methods["weak_only"]["count"]) in weak and report.methods["weak_only"]["count"] >= 1
+        none = section.find_element(By.CSS_SELECTOR, 'tr[data-figure="no_method"]').text
+        assert str(report.methods["no_method"]["count"]) in none
+        ages = section.find_elements(By.CSS_SELECTOR, "table.ages tr[data-age]")
+        assert [a.get_attribute("data-age") for a in ages] == list(report.methods["unused_by_age"])
+        listed = section.find_element(By.CSS_SELECTOR, 'details[data-list="weak_only"]')
+        listed.find_element(By.TAG_NAME, "summary").click()
+        assert "<img src=x onerror=alert(1)>@contoso.example" in listed.text  # shown as text, never run
+        assert browser.find_elements(By.TAG_NAME, "img") == []
+        assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     finally:
         browser.quit()
