@@ -39,7 +39,7 @@ lint: install
 	$(PY) -m ruff check .
 
 typecheck: install
-	$(PY) -m mypy shared functions sandbox bench cli function_app.py
+	$(PY) -m mypy shared functions sandbox bench cli tools function_app.py
 
 unit: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)

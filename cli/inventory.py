@@ -10,7 +10,7 @@ import sys
 import typer
 from rich.table import Table
 
-from cli.main import EXIT_USAGE, emit, fail, run, valid_user
+from cli.app import EXIT_USAGE, emit, fail, run, valid_user
 from shared.escaping import csv_cell
 
 inventory_app = typer.Typer(help="The rolling methods inventory: run, status, show, export.", no_args_is_help=True)

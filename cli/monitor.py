@@ -11,7 +11,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from cli.main import (
+from cli.app import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_REFUSED,

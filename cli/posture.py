@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from cli.main import (
+from cli.app import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_REFUSED,

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from cli.main import EXIT_USAGE, emit, fail, run
+from cli.app import EXIT_USAGE, emit, fail, run
 from shared.escaping import csv_cell
 
 report_app = typer.Typer(help="Reports: methods.", no_args_is_help=True)

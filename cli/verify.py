@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from cli.main import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, acting, container_or_exit, emit, fail, run, run_on
+from cli.app import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, acting, container_or_exit, emit, fail, run, run_on
 from shared.bootstrap import Container
 from shared.errors import VerificationError
 from shared.jobs.model import Job

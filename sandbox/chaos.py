@@ -2,6 +2,7 @@
 hostile input at every door, then a workload of tickets, duplicates, a bulk, a cleanup, containment, a monitor scan
 and a posture check at a set rate of injected faults (Graph, ServiceNow, the alert sinks, Azurite restarted),
 and the properties checked after it: nothing lost, nothing deleted twice, no guardrail crossed, no secret written.
+One piece at ~580 lines: the workload and the properties checked after it must see the same run.
 """
 
 from __future__ import annotations

@@ -23,6 +23,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # Every simulator of the suite (in-process, and the local systems it starts) serves pages of at most this
     # many rows, as Graph may: every paged read of every product flow meets a second page.
     os.environ.setdefault("SANDBOX_MAX_PAGE", "7")
+    # The local systems keep Graph's real-time buckets, and background work at its shipped 0.6 share of the reports
+    # bucket would make every sweep, bulk run and plan against them 1.7x slower. The suite tests what the flows do;
+    # the lanes' pacing has its own tests (tests/graph/test_lanes.py, which set the share they test) and
+    # benchmark (bench.lanes, whose figures are in bench/RESULTS.md).
+    os.environ.setdefault("GRAPH_BACKGROUND_SHARE", "1")
     if not os.environ.get("SANDBOX_WIRELOG"):  # what the product sent, for Microsoft's SDKs to judge
         handle, path = tempfile.mkstemp(prefix="mfaops-wire-", suffix=".jsonl")
         os.close(handle)

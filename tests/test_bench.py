@@ -38,8 +38,9 @@ def test_throughput_bench_completes_every_reset() -> None:
 
 @pytest.mark.timeout(300)
 def test_coldstart_bench_measures_import_and_package() -> None:
-    out = run("bench.coldstart", "--runs", "1")
+    out = run("bench.coldstart", "--runs", "1", "--pairs", "1")
     assert float(out["import_s"]) > 0 and float(out["rss_mb"]) > 0  # type: ignore[arg-type]
+    assert float(out["bare_msgraph_s"]) > 0 and float(out["ratio_to_bare_msgraph"]) > 0  # type: ignore[arg-type]
     assert "msgraph-sdk" in out["largest_dependencies_mb"]  # type: ignore[operator]
 
 

@@ -1,12 +1,8 @@
-import re
-from pathlib import Path
 
 import pytest
 
 from shared.errors import ConfigurationError
-from shared.settings import Settings, load_settings
-
-README = Path(__file__).resolve().parent.parent / "README.md"
+from shared.settings import load_settings
 
 
 def test_defaults_need_no_environment() -> None:
@@ -35,21 +31,6 @@ def test_secrets_never_show_in_repr_or_errors() -> None:
 
 def test_trailing_slashes_are_dropped_from_base_urls() -> None:
     assert load_settings({"GRAPH_BASE_URL": "http://127.0.0.1:9/graph/"}).graph_base_url == "http://127.0.0.1:9/graph"
-
-
-def test_every_setting_is_documented_in_the_readme_with_its_default() -> None:
-    text = README.read_text()
-    documented = dict(re.findall(r"^\| `([A-Za-z0-9_]+)` \| `([^`]*)` \|", text, flags=re.M))
-    names = {info.alias for info in Settings.model_fields.values()}
-    assert names - documented.keys() == set(), "settings missing from the README table"
-    assert documented.keys() - names == set(), "README documents settings the code does not read"
-    defaults = load_settings({})
-    for field, info in Settings.model_fields.items():
-        value = getattr(defaults, field)
-        shown = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-        if isinstance(shown, bool):
-            shown = str(shown).lower()
-        assert documented[info.alias] == str(shown), f"README default of {info.alias}"
 
 
 def test_an_unresolved_key_vault_reference_is_refused_naming_the_setting() -> None:

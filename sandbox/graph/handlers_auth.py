@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sandbox.graph import audit
-from sandbox.graph.app import Ctx, GraphError, GraphSimulator, Reply
 from sandbox.graph.handlers_directory import require_user
 from sandbox.graph.methods import BY_SEGMENT, DEFAULT_TARGETS, PASSWORD_ID, PHONE_IDS, REGISTER_TEXT, TYPES
+from sandbox.graph.router import Ctx, GraphError, Reply, Router
 from sandbox.graph.tenant import Method, Tenant, User, new_tap_value, stable_id
 from sandbox.graph.views import iso, method_view, password_view
 
@@ -242,18 +242,18 @@ def patch_requirements(ctx: Ctx, uid: str) -> Reply:
     return Reply(204)
 
 
-def register(sim: GraphSimulator) -> None:
+def register(router: Router) -> None:
     base = "/users/{uid}/authentication"
-    sim.add("GET", base + "/methods", list_methods)
-    sim.add("GET", base + "/methods/{mid}", get_method)
-    sim.add("DELETE", base + "/methods/{mid}", delete_generic)
-    sim.add("GET", base + "/signInPreferences", get_preferences, versions=("beta",))
-    sim.add("PATCH", base + "/signInPreferences", patch_preferences, versions=("beta",))
-    sim.add("GET", base + "/requirements", get_requirements, versions=("beta",))
-    sim.add("PATCH", base + "/requirements", patch_requirements, versions=("beta",))
-    sim.add("POST", base + "/temporaryAccessPassMethods", create_tap)
-    sim.add("POST", base + "/phoneMethods", add_phone)
-    sim.add("DELETE", base + "/externalAuthenticationMethods/{mid}/$ref", delete_external_ref)
-    sim.add("GET", base + "/{segment}", list_of_type)
-    sim.add("GET", base + "/{segment}/{mid}", get_of_type)
-    sim.add("DELETE", base + "/{segment}/{mid}", delete_of_type)
+    router.add("GET", base + "/methods", list_methods)
+    router.add("GET", base + "/methods/{mid}", get_method)
+    router.add("DELETE", base + "/methods/{mid}", delete_generic)
+    router.add("GET", base + "/signInPreferences", get_preferences, versions=("beta",))
+    router.add("PATCH", base + "/signInPreferences", patch_preferences, versions=("beta",))
+    router.add("GET", base + "/requirements", get_requirements, versions=("beta",))
+    router.add("PATCH", base + "/requirements", patch_requirements, versions=("beta",))
+    router.add("POST", base + "/temporaryAccessPassMethods", create_tap)
+    router.add("POST", base + "/phoneMethods", add_phone)
+    router.add("DELETE", base + "/externalAuthenticationMethods/{mid}/$ref", delete_external_ref)
+    router.add("GET", base + "/{segment}", list_of_type)
+    router.add("GET", base + "/{segment}/{mid}", get_of_type)
+    router.add("DELETE", base + "/{segment}/{mid}", delete_of_type)

@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from sandbox.graph import audit
-from sandbox.graph.app import Ctx, GraphError, GraphSimulator, Reply
 from sandbox.graph.odata import apply_orderby, apply_select, filter_usage, parse_filter
+from sandbox.graph.router import Ctx, GraphError, Reply, Router
 from sandbox.graph.tenant import User, role_template
 from sandbox.graph.views import directory_objects, iso, registration_view, user_view
 
@@ -286,30 +286,30 @@ def method_configuration(ctx: Ctx, config_id: str) -> dict[str, Any]:
     return found
 
 
-def register(sim: GraphSimulator) -> None:
-    sim.add("GET", "/users", list_users)
-    sim.add("GET", "/users/$count", count_users)
-    sim.add("GET", "/users/{uid}", get_user)
-    sim.add("GET", "/users/{uid}/transitiveMemberOf", member_of)
-    sim.add("GET", "/users/{uid}/memberOf", member_of)
-    sim.add("GET", "/users/{uid}/transitiveMemberOf/microsoft.graph.directoryRole", _member_of_roles)
-    sim.add("GET", "/users/{uid}/transitiveMemberOf/microsoft.graph.group", _member_of_groups)
-    sim.add("POST", "/users/{uid}/checkMemberGroups", check_member_groups)
-    sim.add("POST", "/users/{uid}/revokeSignInSessions", revoke_sessions)
-    sim.add("POST", "/users/{uid}/sendMail", send_mail)
-    sim.add("GET", "/groups", list_groups)
-    sim.add("GET", "/groups/{gid}", get_group)
-    sim.add("GET", "/groups/{gid}/transitiveMembers", group_members)
-    sim.add("GET", "/groups/{gid}/members", group_members)
-    sim.add("GET", "/reports/authenticationMethods/userRegistrationDetails", registration_details)
-    sim.add("GET", "/reports/authenticationMethods/userRegistrationDetails/{uid}", registration_detail)
-    sim.add("GET", "/auditLogs/directoryAudits", directory_audits)
-    sim.add("GET", "/identityProtection/riskyUsers", risky_users)
-    sim.add("GET", "/identityProtection/riskDetections", risk_detections)
-    sim.add("GET", "/identity/conditionalAccess/policies", ca_policies)
-    sim.add("GET", "/identity/conditionalAccess/namedLocations", named_locations)
-    sim.add("GET", "/directoryRoles", directory_roles)
-    sim.add("GET", "/organization", organization)
-    sim.add("GET", "/directoryRoles/{rid}/members", role_members)
-    sim.add("GET", "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{config_id}",
+def register(router: Router) -> None:
+    router.add("GET", "/users", list_users)
+    router.add("GET", "/users/$count", count_users)
+    router.add("GET", "/users/{uid}", get_user)
+    router.add("GET", "/users/{uid}/transitiveMemberOf", member_of)
+    router.add("GET", "/users/{uid}/memberOf", member_of)
+    router.add("GET", "/users/{uid}/transitiveMemberOf/microsoft.graph.directoryRole", _member_of_roles)
+    router.add("GET", "/users/{uid}/transitiveMemberOf/microsoft.graph.group", _member_of_groups)
+    router.add("POST", "/users/{uid}/checkMemberGroups", check_member_groups)
+    router.add("POST", "/users/{uid}/revokeSignInSessions", revoke_sessions)
+    router.add("POST", "/users/{uid}/sendMail", send_mail)
+    router.add("GET", "/groups", list_groups)
+    router.add("GET", "/groups/{gid}", get_group)
+    router.add("GET", "/groups/{gid}/transitiveMembers", group_members)
+    router.add("GET", "/groups/{gid}/members", group_members)
+    router.add("GET", "/reports/authenticationMethods/userRegistrationDetails", registration_details)
+    router.add("GET", "/reports/authenticationMethods/userRegistrationDetails/{uid}", registration_detail)
+    router.add("GET", "/auditLogs/directoryAudits", directory_audits)
+    router.add("GET", "/identityProtection/riskyUsers", risky_users)
+    router.add("GET", "/identityProtection/riskDetections", risk_detections)
+    router.add("GET", "/identity/conditionalAccess/policies", ca_policies)
+    router.add("GET", "/identity/conditionalAccess/namedLocations", named_locations)
+    router.add("GET", "/directoryRoles", directory_roles)
+    router.add("GET", "/organization", organization)
+    router.add("GET", "/directoryRoles/{rid}/members", role_members)
+    router.add("GET", "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{config_id}",
             method_configuration)

@@ -7,8 +7,8 @@ import copy
 import uuid
 from typing import Any
 
-from sandbox.graph.app import Ctx, GraphError, GraphSimulator, Reply
 from sandbox.graph.handlers_directory import query, require_licence
+from sandbox.graph.router import Ctx, GraphError, Reply, Router
 from sandbox.graph.views import iso
 
 # conditionalAccessPolicy resource: state is enabled | disabled | enabledForReportingButNotEnforced;
@@ -162,9 +162,9 @@ def _hide_evolvable(row: dict[str, Any]) -> dict[str, Any]:
         {**p, "result": "unknownFutureValue"} if p.get("result") in EVOLVABLE_RESULTS else p for p in applied]}
 
 
-def register(sim: GraphSimulator) -> None:
-    sim.add("GET", "/identity/conditionalAccess/policies/{pid}", ca_policy)
-    sim.add("POST", "/identity/conditionalAccess/policies", create_ca_policy)
-    sim.add("PATCH", "/identity/conditionalAccess/policies/{pid}", update_ca_policy)
-    sim.add("GET", "/policies/authenticationMethodsPolicy", methods_policy)
-    sim.add("GET", "/auditLogs/signIns", sign_ins)
+def register(router: Router) -> None:
+    router.add("GET", "/identity/conditionalAccess/policies/{pid}", ca_policy)
+    router.add("POST", "/identity/conditionalAccess/policies", create_ca_policy)
+    router.add("PATCH", "/identity/conditionalAccess/policies/{pid}", update_ca_policy)
+    router.add("GET", "/policies/authenticationMethodsPolicy", methods_policy)
+    router.add("GET", "/auditLogs/signIns", sign_ins)

@@ -7,29 +7,29 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.graph import audit
-from sandbox.graph.app import GraphError, GraphSimulator, Reply
 from sandbox.graph.methods import REGISTER_TEXT, STRONG_AUTH_TYPES
+from sandbox.graph.router import GraphError, Reply, Router, SimulatorState
 from sandbox.graph.tenant import User, method_from_spec
 from sandbox.graph.views import iso
 
 
-def _user(sim: GraphSimulator, uid: str) -> User:
+def _user(sim: SimulatorState, uid: str) -> User:
     user = sim.tenant.user(uid)
     if user is None:
         raise GraphError(404, "Request_ResourceNotFound", f"Resource '{uid}' does not exist.")
     return user
 
 
-def calls(sim: GraphSimulator, body: Any, query: dict[str, str]) -> dict[str, Any]:
+def calls(sim: SimulatorState, body: Any, query: dict[str, str]) -> dict[str, Any]:
     return {"calls": sim.calls}
 
 
-def clear_calls(sim: GraphSimulator, body: Any, query: dict[str, str]) -> Reply:
+def clear_calls(sim: SimulatorState, body: Any, query: dict[str, str]) -> Reply:
     sim.calls.clear()
     return Reply(204)
 
 
-def config(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+def config(sim: SimulatorState, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
     if "latency_ms" in body:
         sim.latency_ms = float(body["latency_ms"])
     faults = body.get("faults", {})
@@ -52,13 +52,13 @@ def config(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str]) -> 
                                                         for n, b in sim.throttle.buckets.items()}}}
 
 
-def clock(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+def clock(sim: SimulatorState, body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
     if "now" in body:
         sim.tenant.clock.set(datetime.fromisoformat(str(body["now"]).replace("Z", "+00:00")))
     return {"now": iso(sim.tenant.clock.now())}
 
 
-def register_method(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str], uid: str) -> Reply:
+def register_method(sim: SimulatorState, body: dict[str, Any], query: dict[str, str], uid: str) -> Reply:
     """A user registers a method themselves (as at aka.ms/mysecurityinfo): the method and its audit events."""
     user = _user(sim, uid)
     when = datetime.fromisoformat(str(body["time"]).replace("Z", "+00:00")) if body.get("time") else \
@@ -114,7 +114,7 @@ def _strong_auth(user: User) -> list[dict[str, Any]]:
     return [{"MethodType": STRONG_AUTH_TYPES[k], "Default": k == user.default_method} for k in seen]
 
 
-def use_tap(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str], uid: str) -> dict[str, Any]:
+def use_tap(sim: SimulatorState, body: dict[str, Any], query: dict[str, str], uid: str) -> dict[str, Any]:
     tap = _user(sim, uid).tap()
     if tap is None:
         raise GraphError(404, "itemNotFound", "The user has no Temporary Access Pass.")
@@ -122,24 +122,24 @@ def use_tap(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str], ui
     return {"id": tap.id, "used": True}
 
 
-def add_sign_in(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str]) -> Reply:
+def add_sign_in(sim: SimulatorState, body: dict[str, Any], query: dict[str, str]) -> Reply:
     row = {"id": str(uuid.uuid4()), "createdDateTime": iso(sim.tenant.clock.now()), **body}
     sim.tenant.sign_ins.append(row)
     return Reply(201, row)
 
 
-def add_risk_detection(sim: GraphSimulator, body: dict[str, Any], query: dict[str, str]) -> Reply:
+def add_risk_detection(sim: SimulatorState, body: dict[str, Any], query: dict[str, str]) -> Reply:
     row = {"id": str(uuid.uuid4()), "activityDateTime": iso(sim.tenant.clock.now()), "riskState": "atRisk",
            "detectionTimingType": "realtime", **body}
     sim.tenant.risk_detections.append(row)
     return Reply(201, row)
 
 
-def mail(sim: GraphSimulator, body: Any, query: dict[str, str]) -> dict[str, Any]:
+def mail(sim: SimulatorState, body: Any, query: dict[str, str]) -> dict[str, Any]:
     return {"mail": sim.tenant.mail}
 
 
-def app(sim: GraphSimulator, body: Any, query: dict[str, str]) -> dict[str, Any]:
+def app(sim: SimulatorState, body: Any, query: dict[str, str]) -> dict[str, Any]:
     """mfaops's app and its granted application permissions: what the roles claim of a token says in a real
     tenant (the sandbox issues no token). Without a list in the tenant file, every permission is granted."""
     from sandbox.graph.permissions import ROUTES
@@ -149,15 +149,15 @@ def app(sim: GraphSimulator, body: Any, query: dict[str, str]) -> dict[str, Any]
     return {**sim.tenant.app, "appRoles": sorted(granted) if granted is not None else everything}
 
 
-def register(sim: GraphSimulator) -> None:
-    sim.add("GET", "/app", app, control=True)
-    sim.add("GET", "/calls", calls, control=True)
-    sim.add("DELETE", "/calls", clear_calls, control=True)
-    sim.add("POST", "/config", config, control=True)
-    sim.add("POST", "/clock", clock, control=True)
-    sim.add("GET", "/clock", clock, control=True)
-    sim.add("POST", "/users/{uid}/register", register_method, control=True)
-    sim.add("POST", "/users/{uid}/useTap", use_tap, control=True)
-    sim.add("POST", "/signIns", add_sign_in, control=True)
-    sim.add("POST", "/riskDetections", add_risk_detection, control=True)
-    sim.add("GET", "/mail", mail, control=True)
+def register(router: Router) -> None:
+    router.add("GET", "/app", app, control=True)
+    router.add("GET", "/calls", calls, control=True)
+    router.add("DELETE", "/calls", clear_calls, control=True)
+    router.add("POST", "/config", config, control=True)
+    router.add("POST", "/clock", clock, control=True)
+    router.add("GET", "/clock", clock, control=True)
+    router.add("POST", "/users/{uid}/register", register_method, control=True)
+    router.add("POST", "/users/{uid}/useTap", use_tap, control=True)
+    router.add("POST", "/signIns", add_sign_in, control=True)
+    router.add("POST", "/riskDetections", add_risk_detection, control=True)
+    router.add("GET", "/mail", mail, control=True)

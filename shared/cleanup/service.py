@@ -1,7 +1,9 @@
 """Cleanup: plan (stored in Table Storage, refused past the policy's limit), then apply once, re-reading each
 user before deleting. Candidates come from server-side filters (the registration details report's
 ``methodsRegistered/any``, ``/users?$filter=accountEnabled eq false`` and ``userType eq 'Guest'``), never a
-per-user scan of the tenant; methods are read only for candidates, 20 to a $batch."""
+per-user scan of the tenant; methods are read only for candidates, 20 to a $batch. One piece at ~540 lines: a
+plan and its apply share the rules' scope and the plan's storage, and apply re-judges exactly what plan judged
+(the `unused` rule's arithmetic is its own module, unused.py)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ without naming the missing permission, can be reported with the one to grant (bi
 
 from __future__ import annotations
 
-# The start of the ``what`` mfaops gives each call (shared/graph/sdk_gateway.py) -> the permission it needs.
+# The start of the ``what`` mfaops gives each call (shared/graph/sdk/) -> the permission it needs.
 NEEDS: tuple[tuple[str, str], ...] = (
     ("revoke sessions", "User.RevokeSessions.All"),
     ("read the Temporary Access Pass policy", "Policy.Read.All"),
