@@ -11,7 +11,6 @@ from functions.http import is_json_media_type, json_response, problem, problems
 from shared.bootstrap import container
 from shared.jobs.view import job_view
 from shared.queue.port import QueueUnavailableError
-from shared.reset.request import MAX_BODY_BYTES, RequestError, parse_request
 from shared.reset.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from shared.telemetry.spans import job_span
 
@@ -29,6 +28,8 @@ async def servicenow_webhook(req: func.HttpRequest) -> func.HttpResponse:
 
 
 async def _webhook(req: func.HttpRequest) -> func.HttpResponse:
+    # pydantic, imported when the route first runs rather than at cold start
+    from shared.reset.request import MAX_BODY_BYTES, RequestError, parse_request
     body = req.get_body()
     if len(body) > MAX_BODY_BYTES:
         return problem(413, "Payload too large", f"the limit is {MAX_BODY_BYTES} bytes")

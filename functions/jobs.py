@@ -20,7 +20,6 @@ from shared.errors import (
 )
 from shared.identity.principal import Role
 from shared.jobs.view import job_view
-from shared.reset.request import RequestError, load_json
 
 bp = func.Blueprint()
 MAX_REASON_CHARS = 500
@@ -59,6 +58,8 @@ async def get_job_tap(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="jobs/{job_id}/retry", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @problems
 async def retry_job(req: func.HttpRequest) -> func.HttpResponse:
+    # pydantic, imported when the route first runs rather than at cold start
+    from shared.reset.request import RequestError, load_json
     who = caller(req, Role.JOBS_RETRY)
     job_id = req.route_params.get("job_id", "")
     raw = req.get_body() or b"{}"

@@ -12,7 +12,6 @@ import azure.functions as func
 from functions.http import cookie_value, html_page, json_response, problem, problems, refused, tap_response
 from shared.bootstrap import container
 from shared.errors import VerificationError
-from shared.reset.request import RequestError, load_json
 from shared.verify.page import message_page
 from shared.verify.user_page import recover_form, user_page
 
@@ -88,6 +87,8 @@ async def user_verification_tap(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="public/verify/callback", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @problems
 async def verified_id_callback(req: func.HttpRequest) -> func.HttpResponse:
+    # pydantic, imported when the route first runs rather than at cold start
+    from shared.reset.request import RequestError, load_json
     raw = req.get_body() or b""
     if len(raw) > MAX_CALLBACK_BYTES:
         return problem(413, "Payload too large", f"at most {MAX_CALLBACK_BYTES} bytes")

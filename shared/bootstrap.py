@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.errors import ConfigurationError
-from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import httpx
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from shared.posture.service import PostureService
     from shared.queue.port import JobQueue
     from shared.reset.service import ResetService
+    from shared.settings import Settings
     from shared.tap.sweep import TapSweeper
     from shared.tapdrop import TapDrop
     from shared.verify.gate import VerificationGate
@@ -396,6 +396,10 @@ _container: Container | None = None
 def container() -> Container:
     global _container
     if _container is None:
+        # The settings (pydantic and its settings sources, ~0.1 s) are read when the first trigger runs, not when
+        # the Functions host imports the app: a cold start that a timer or a request then pays once.
+        from shared.settings import get_settings
+
         settings = get_settings()
         configure_logging(settings)
         _container = Container(settings)

@@ -419,3 +419,37 @@ def test_report_methods_json_csv_and_html(local_system: str, tmp_path: Path) -> 
     assert lines[0] == "figure,name,value" and f"users,,{doc['users']}" in lines
     assert 'id="methods"' in page.read_text(encoding="utf-8")
     assert run_cli("--local", "report", "methods", "--html", str(tmp_path / "no" / "such" / "x.html")).returncode == 2
+
+
+def _shape(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def _same_shape(now: object, before: object) -> bool:
+    """Equal shapes, an empty list or map matching any list or map and a null any value (what a list holds, and whether a value
+    is set yet, depend on the system's state)."""
+    if "NoneType" in (now, before):
+        return True
+    if isinstance(now, dict) and isinstance(before, dict):
+        if not now or not before:  # a map keyed by what happened (requests by lane): empty until something did
+            return True
+        return now.keys() == before.keys() and all(_same_shape(now[k], before[k]) for k in now)
+    if isinstance(now, list) and isinstance(before, list):
+        return not now or not before or _same_shape(now[0], before[0])
+    return now == before
+
+
+def test_json_outputs_keep_the_shapes_they_had_before_the_cli_was_reshaped(local_system: str) -> None:
+    """Issue 28: the shapes (keys and value types, recursively) and exit codes of these commands' --json, as the
+    single-module CLI printed them (tests/fixtures/cli_json_shapes.json, recorded against a local system)."""
+    before = json.loads((ROOT / "tests" / "fixtures" / "cli_json_shapes.json").read_text(encoding="utf-8"))
+    for command, (code, shape) in before.items():
+        result = run_cli("--local", "--json", *command.split())
+        lines = result.stdout.strip().splitlines()
+        now = _shape(json.loads(lines[-1])) if lines else None
+        assert result.returncode == code, (command, result.stderr[-500:])
+        assert _same_shape(now, shape), command

@@ -1,4 +1,6 @@
-"""function_app must import light: no Graph SDK, no storage or Service Bus client at import time."""
+"""function_app must import light: no Graph SDK, no storage or Service Bus client at import time, and (issue 28)
+nothing a trigger needs only when it runs: pydantic and the settings object, YAML, the detection rules, posture,
+the HTML pages, OpenTelemetry's exporters."""
 
 import json
 import subprocess
@@ -6,7 +8,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("msgraph", "kiota_http", "azure.data.tables", "azure.servicebus", "azure.identity", "cryptography")
+HEAVY = ("msgraph", "kiota_http", "azure.data.tables", "azure.servicebus", "azure.identity", "cryptography",
+         "pydantic", "pydantic_settings", "shared.settings", "yaml", "shared.detection", "shared.posture",
+         "segno", "azure.monitor", "opentelemetry.exporter", "opentelemetry.sdk")
 
 
 def test_importing_function_app_loads_no_sdk_client() -> None:
