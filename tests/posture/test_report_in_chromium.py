@@ -3,8 +3,10 @@ it renders without console errors, loads nothing from outside, every check is on
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from selenium import webdriver
@@ -24,6 +26,19 @@ def chromium() -> webdriver.Chrome:
     return webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"))
 
 
+@contextlib.contextmanager
+def opened(page: str, tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    """The page as a file, open in headless Chromium; the browser closed afterwards."""
+    path = tmp_path / "posture.html"
+    path.write_text(page, encoding="utf-8")
+    browser = chromium()
+    try:
+        browser.get(path.as_uri())
+        yield browser
+    finally:
+        browser.quit()
+
+
 async def test_the_report_renders_every_check_failing_first(sandbox: Sandbox, tmp_path: Path) -> None:
     # An evidence value that would break a page that forgot to escape it.
     sandbox.graph.tenant.ca_policies[0]["displayName"] = "<script>alert(1)</script> registration"
@@ -31,11 +46,7 @@ async def test_the_report_renders_every_check_failing_first(sandbox: Sandbox, tm
     page = render(report)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing from outside
     assert "<script" not in page.replace("&lt;script&gt;", "")
-    path = tmp_path / "posture.html"
-    path.write_text(page, encoding="utf-8")
-    browser = chromium()
-    try:
-        browser.get(path.as_uri())
+    with opened(page, tmp_path) as browser:
         cards = browser.find_elements(By.CSS_SELECTOR, "section.card[data-check]")
         shown = [(c.get_attribute("data-check"), c.get_attribute("data-status")) for c in cards]
         assert {cid for cid, _ in shown} == {c.id for c in report.checks}
@@ -52,8 +63,6 @@ async def test_the_report_renders_every_check_failing_first(sandbox: Sandbox, tm
         assert "<script>alert(1)</script> registration" in browser.find_element(By.TAG_NAME, "main").text
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
-    finally:
-        browser.quit()
 
 
 async def test_the_methods_section_shows_the_figures_and_keeps_names_as_text(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -67,11 +76,7 @@ async def test_the_methods_section_shows_the_figures_and_keeps_names_as_text(san
     assert report.methods is not None and "error" not in report.methods
     page = render(report)
     assert "<img" not in page
-    path = tmp_path / "posture.html"
-    path.write_text(page, encoding="utf-8")
-    browser = chromium()
-    try:
-        browser.get(path.as_uri())
+    with opened(page, tmp_path) as browser:
         section = browser.find_element(By.CSS_SELECTOR, "section#methods")
         assert section.is_displayed()
         weak = section.find_element(By.CSS_SELECTOR, 'tr[data-figure="weak_only"]').text
@@ -85,5 +90,3 @@ async def test_the_methods_section_shows_the_figures_and_keeps_names_as_text(san
         assert "<img src=x onerror=alert(1)>@contoso.example" in listed.text  # shown as text, never run
         assert browser.find_elements(By.TAG_NAME, "img") == []
         assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
-    finally:
-        browser.quit()
