@@ -430,8 +430,8 @@ def _shape(value: object) -> object:
 
 
 def _same_shape(now: object, before: object) -> bool:
-    """Equal shapes, an empty list or map matching any list or map and a null any value (what a list holds, and whether a value
-    is set yet, depend on the system's state)."""
+    """Equal shapes, an empty list or map matching any list or map and a null any value (what a list holds, and
+    whether a value is set yet, depend on the system's state)."""
     if "NoneType" in (now, before):
         return True
     if isinstance(now, dict) and isinstance(before, dict):
